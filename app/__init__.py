@@ -1,0 +1,1 @@
+"""What people touch: the `rag` command line and the Streamlit web chat."""

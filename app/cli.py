@@ -1,0 +1,230 @@
+"""The `rag` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rag.errors import RagError
+from rag.settings import Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Grounded answers from your own PDFs, with page citations.")
+docs_app = typer.Typer(no_args_is_help=True, help="List and remove ingested documents.")
+app.add_typer(docs_app, name="docs")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _workspace():  # noqa: ANN202 - imported lazily so `rag --help` stays fast
+    from rag.workspace import Workspace
+
+    return Workspace(_settings())
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens.")) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# --- ingest ---------------------------------------------------------------------------------------
+@app.command()
+def ingest(
+    paths: list[str] = typer.Argument(..., help="PDF files, folders (searched recursively) or globs."),
+    password: Optional[str] = typer.Option(None, "--password", help="Password for encrypted PDFs."),
+) -> None:
+    """Read, chunk and index PDFs. Unchanged files are skipped; changed files replace their old version."""
+    from ingest.discover import discover
+    from ingest.pipeline import IngestEvent
+
+    files, unmatched = discover(paths)
+    for argument in unmatched:
+        errors.print(f"[yellow]warning:[/] no file matches {argument!r}", highlight=False)
+    if not files:
+        raise _fail("nothing to ingest", 1)
+    try:
+        workspace = _workspace()
+        workspace.embedder  # load the model before the progress bar starts
+    except RagError as exc:
+        raise _fail(str(exc))
+
+    pages_done = 0
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[current]}"),
+        console=errors,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("ingesting", total=len(files), rate="", current="")
+
+        def on_event(event: IngestEvent) -> None:
+            nonlocal pages_done
+            if event.kind == "start":
+                progress.update(task, total=event.files_total)
+            elif event.kind == "file":
+                progress.update(task, current=Path(event.path).name)
+            elif event.kind == "done" and event.result is not None:
+                result = event.result
+                if result.status in ("added", "replaced"):
+                    pages_done += result.pages
+                rate = pages_done / max(time.perf_counter() - started, 1e-6)
+                progress.update(task, advance=1, rate=f"{rate:.1f} pages/s")
+                _print_result(result)
+
+        try:
+            report = workspace.ingest(files, password=password, on_event=on_event)
+        except RagError as exc:
+            raise _fail(str(exc))
+    for path in report.repaired:
+        console.print(f"[yellow]repaired[/] an interrupted ingestion of {path}", highlight=False)
+    elapsed = time.perf_counter() - started
+    summary = ", ".join(
+        f"{report.count(status)} {status}"
+        for status in ("added", "replaced", "unchanged", "duplicate", "moved", "failed", "not processed")
+        if report.count(status)
+    )
+    console.print(f"{summary} — {report.pages} pages, {report.chunks} chunks in {elapsed:.1f}s", highlight=False)
+    if report.aborted:
+        raise _fail(f"stopped: {report.aborted}; run the same command again when it is back", 1)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _print_result(result) -> None:  # noqa: ANN001
+    name = Path(result.path).name
+    if result.status == "failed":
+        console.print(f"[red]✗ {name}[/]: {result.reason}", highlight=False)
+    elif result.status in ("added", "replaced"):
+        console.print(f"[green]✓ {name}[/]: {result.status}, {result.pages} pages, {result.chunks} chunks", highlight=False)
+    elif result.status == "not processed":
+        console.print(f"[yellow]- {name}[/]: not processed ({result.reason})", highlight=False)
+    else:
+        detail = f" ({result.reason})" if result.reason else ""
+        console.print(f"[dim]= {name}: {result.status}{detail}[/]", highlight=False)
+
+
+# --- docs -----------------------------------------------------------------------------------------
+@docs_app.command("list")
+def docs_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """The ingested documents."""
+    try:
+        documents = _workspace().documents()
+    except RagError as exc:
+        raise _fail(str(exc))
+    if as_json:
+        print(json.dumps([
+            {"doc": d.doc_id, "file": d.file_name, "path": d.path, "title": d.title, "pages": d.pages,
+             "chunks": d.chunks, "ingested_at": d.ingested_at}
+            for d in documents
+        ], ensure_ascii=False, indent=2))
+        return
+    if not documents:
+        console.print("no documents yet: run `rag ingest PATH`")
+        return
+    table = Table("doc", "file", "title", "pages", "chunks", "ingested")
+    for d in documents:
+        table.add_row(d.doc_id, d.file_name, d.title[:60], str(d.pages), str(d.chunks),
+                      datetime.fromtimestamp(d.ingested_at).strftime("%Y-%m-%d %H:%M"))
+    console.print(table)
+
+
+@docs_app.command("remove")
+def docs_remove(reference: str = typer.Argument(..., help="Document id (or a unique prefix), file name or path.")) -> None:
+    """Remove a document from every store."""
+    try:
+        workspace = _workspace()
+        record = workspace.find_document(reference)
+        if record is None:
+            raise _fail(f"no document matches {reference!r}; see `rag docs list`", 1)
+        workspace.remove(record.doc_id)
+    except RagError as exc:
+        raise _fail(str(exc))
+    console.print(f"removed {record.file_name} ({record.doc_id})", highlight=False)
+
+
+# --- search ---------------------------------------------------------------------------------------
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="What to look for."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", "-k", min=1, help="How many passages."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="keyword, dense or hybrid."),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON contract."),
+) -> None:
+    """Find the passages that answer a question (no language model involved)."""
+    if mode is not None and mode not in ("keyword", "dense", "hybrid"):
+        raise _fail(f"--mode must be keyword, dense or hybrid, not {mode!r}")
+    try:
+        result = _workspace().search(query, top_k=top_k, mode=mode)  # type: ignore[arg-type]
+    except RagError as exc:
+        raise _fail(str(exc))
+    if as_json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+        return
+    for note in result.notes:
+        errors.print(f"[dim]note: {note}[/]", highlight=False)
+    if result.answerable is False:
+        console.print(f"[yellow]not enough evidence[/]: {result.reason}", highlight=False)
+    if not result.hits:
+        console.print("no matching passages")
+    for rank, hit in enumerate(result.hits, start=1):
+        pages = ", ".join(str(p) for p in hit.chunk.pages)
+        console.print(f"[bold]{rank}. {hit.title or hit.file}[/] [dim]({hit.file}, p. {pages}, score {hit.score:.4f})[/]", highlight=False)
+        text = " ".join(hit.chunk.text.split())
+        console.print(f"   {text[:400]}{'…' if len(text) > 400 else ''}", highlight=False, markup=False)
+
+
+# --- config ---------------------------------------------------------------------------------------
+@app.command()
+def config(markdown: bool = typer.Option(False, "--markdown", help="Print the settings table of the README.")) -> None:
+    """Show every setting with its effective value (from defaults, rag.toml and RAG_* variables)."""
+    from rag.settings import settings_markdown, settings_rows
+
+    if markdown:
+        print(settings_markdown())
+        return
+    try:
+        settings = _settings()
+    except RagError as exc:
+        raise _fail(str(exc))
+    table = Table("environment variable", "value", "what it does")
+    for env, value, description, _key in settings_rows(settings):
+        if "password" in env.lower() or "api_key" in env.lower():
+            value = "***" if value != "unset" else value
+        table.add_row(env, value, description)
+    console.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

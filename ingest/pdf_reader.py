@@ -1,0 +1,258 @@
+"""Read a PDF file into clean page texts (``rag.types.ParsedDocument``) with pypdfium2.
+
+Pages are numbered physically (1-based index in the file, the page a viewer jumps to); a printed page
+label ("iv", "A-3") is kept beside the number when the PDF defines labels. Two-column pages written across
+the columns are read column by column (``ingest.layout``); text is cleaned by ``ingest.cleaning``.
+
+Every input that cannot be read raises ``DocumentError`` with a one-line reason a user can act on.
+Every pdfium object is closed, on errors too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+from ingest.cleaning import clean_page, clean_pages
+from ingest.layout import Box, reading_regions
+from rag.errors import DocumentError
+from rag.types import Page, ParsedDocument
+
+log = logging.getLogger(__name__)
+
+_PDF_MAGIC = b"%PDF-"
+_SNIFF_BYTES = 1024  # the PDF header may follow some junk within the first 1024 bytes
+_TITLE_LINES = 40  # look for the title among the first lines of page 1
+_JUNK_TITLE_RE = re.compile(
+    r"^(untitled|none|null|title|document\d*|microsoft (word|powerpoint)\b.*|.*\.(docx?|pdf|tex|dvi|ps|indd|qxd))$",
+    re.IGNORECASE,
+)
+
+
+def read_pdf(
+    path: Path,
+    password: str | None = None,
+    max_pages: int = 5000,
+    max_file_mb: float = 200,
+) -> ParsedDocument:
+    """Read ``path`` into a ``ParsedDocument``; raise ``DocumentError`` when it cannot be ingested.
+
+    ``password`` opens encrypted PDFs. ``max_pages`` and ``max_file_mb`` reject documents too big to
+    ingest. A document whose pages hold no text at all (a scan) is rejected: OCR is not supported.
+    """
+    path = Path(path)
+    data = _read_file(path, max_file_mb)
+    sha256 = hashlib.sha256(data).hexdigest()
+    raw_pages, labels, meta_title, first_page_title = _extract(data, password, max_pages)
+    texts = clean_pages(raw_pages)
+    if not any(any(ch.isalnum() for ch in text) for text in texts):
+        raise DocumentError("no extractable text; OCR is not supported")
+    title = meta_title or first_page_title or _first_line(texts) or path.stem
+    pages = tuple(
+        Page(number=i + 1, text=text, label=label or None)
+        for i, (text, label) in enumerate(zip(texts, labels))
+    )
+    log.debug("read %s: %d pages, title %r", path, len(pages), title)
+    return ParsedDocument(path=path, sha256=sha256, title=title, pages=pages)
+
+
+# ------------------------------------------------------------------------------------------ checks
+
+
+def _read_file(path: Path, max_file_mb: float) -> bytes:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise DocumentError("file not found") from None
+    except OSError as exc:
+        raise DocumentError(f"cannot read file ({exc.strerror or exc})") from None
+    if path.is_dir():
+        raise DocumentError("is a directory, not a PDF file")
+    if size == 0:
+        raise DocumentError("empty file (0 bytes)")
+    if size > max_file_mb * 1024 * 1024:
+        raise DocumentError(f"file too large: {size / 1024 / 1024:.1f} MB (limit {max_file_mb:g} MB)")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"cannot read file ({exc.strerror or exc})") from None
+    if _PDF_MAGIC not in data[:_SNIFF_BYTES]:
+        raise DocumentError(f"not a PDF (looks like {describe_content(data[:_SNIFF_BYTES])})")
+    return data
+
+
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"RIFF", "a RIFF file (WebP image or WAV audio)"),
+    (b"PK\x03\x04", "a ZIP archive, e.g. a .docx/.xlsx/.epub"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "a legacy Microsoft Office file (.doc/.xls/.ppt)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"%!PS", "a PostScript file"),
+    (b"{\\rtf", "an RTF document"),
+    (b"\x7fELF", "an executable program"),
+)
+
+
+def describe_content(head: bytes) -> str:
+    """What the first bytes of a file look like, for "not a PDF (looks like ...)"."""
+    for signature, what in _SIGNATURES:
+        if head.startswith(signature):
+            return what
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        # A cut in the middle of a multi-byte character at the end of the sniffed bytes is still text.
+        try:
+            text = head[:-3].decode("utf-8") if len(head) > 3 else ""
+        except UnicodeDecodeError:
+            return "binary data"
+    stripped = text.lstrip("\ufeff \t\r\n").lower()
+    if stripped.startswith(("<!doctype html", "<html")):
+        return "an HTML page"
+    if stripped.startswith("<?xml") or stripped.startswith("<svg"):
+        return "an XML file"
+    if stripped.startswith(("{", "[")):
+        return "JSON or plain text"
+    if all(ch.isprintable() or ch in "\t\r\n\f" for ch in text):
+        return "plain text"
+    return "binary data"
+
+
+# ---------------------------------------------------------------------------------------- extraction
+
+
+def _open(data: bytes, password: str | None) -> pdfium.PdfDocument:
+    try:
+        return pdfium.PdfDocument(data, password=password)
+    except pdfium.PdfiumError as exc:
+        code = getattr(exc, "err_code", None)
+        if code == pdfium_c.FPDF_ERR_PASSWORD:
+            if password is None:
+                raise DocumentError("encrypted: pass --password") from None
+            raise DocumentError("encrypted: wrong password") from None
+        if code == pdfium_c.FPDF_ERR_SECURITY:
+            raise DocumentError("encrypted with an unsupported security handler") from None
+        if code in (pdfium_c.FPDF_ERR_FORMAT, pdfium_c.FPDF_ERR_FILE):
+            raise DocumentError("corrupt or truncated PDF (cannot be parsed)") from None
+        raise DocumentError("corrupt PDF (no readable pages)") from None
+
+
+def _extract(
+    data: bytes, password: str | None, max_pages: int
+) -> tuple[list[str], list[str], str | None, str | None]:
+    """Raw page texts, page labels, metadata title, first-page title."""
+    pdf = _open(data, password)
+    try:
+        count = len(pdf)
+        if count > max_pages:
+            raise DocumentError(f"too many pages: {count} (limit {max_pages})")
+        raw_pages: list[str] = []
+        labels: list[str] = []
+        first_page_title = None
+        for index in range(count):
+            text, title = _read_page(pdf, index, want_title=index == 0)
+            raw_pages.append(text)
+            labels.append(pdf.get_page_label(index))
+            if index == 0:
+                first_page_title = title
+        return raw_pages, labels, _metadata_title(pdf), first_page_title
+    finally:
+        pdf.close()
+
+
+def _read_page(pdf: pdfium.PdfDocument, index: int, want_title: bool) -> tuple[str, str | None]:
+    try:
+        page = pdf[index]
+    except pdfium.PdfiumError:
+        raise DocumentError(f"corrupt PDF: page {index + 1} cannot be read") from None
+    try:
+        textpage = page.get_textpage()
+        try:
+            text = textpage.get_text_range()
+            regions = reading_regions(_text_boxes(textpage), page.get_width(), page.get_height())
+            if regions:
+                parts = [textpage.get_text_bounded(r.left, r.bottom, r.right, r.top) for r in regions]
+                text = "\r\n".join(part for part in parts if part.strip())
+            title = _prominent_lines(textpage) if want_title else None
+        finally:
+            textpage.close()
+    except pdfium.PdfiumError:
+        raise DocumentError(f"corrupt PDF: the text of page {index + 1} cannot be read") from None
+    finally:
+        page.close()
+    return text, title
+
+
+def _text_boxes(textpage: pdfium.PdfTextPage) -> list[Box]:
+    return [Box(*textpage.get_rect(i)) for i in range(textpage.count_rects())]
+
+
+# ------------------------------------------------------------------------------------------- titles
+
+
+def _metadata_title(pdf: pdfium.PdfDocument) -> str | None:
+    try:
+        title = " ".join(pdf.get_metadata_value("Title").split())
+    except (pdfium.PdfiumError, KeyError, ValueError):
+        return None
+    if len(title) < 3 or _JUNK_TITLE_RE.match(title):
+        return None
+    return title
+
+
+def _prominent_lines(textpage: pdfium.PdfTextPage) -> str | None:
+    """The tallest line among the first lines of the page (the title), with the lines right after it
+    in the same size (a title over two or three lines)."""
+    raw = textpage.get_text_range()
+    lines: list[tuple[str, float]] = []
+    offset = 0
+    for line in raw.split("\r\n")[:_TITLE_LINES]:
+        height = _line_height(textpage, line, offset)
+        lines.append((line, height))
+        offset += len(line) + 2
+    candidates = [
+        (i, h) for i, (line, h) in enumerate(lines) if sum(ch.isalpha() for ch in line) >= 3 and h > 0
+    ]
+    if not candidates:
+        return None
+    tallest = max(h for _, h in candidates)
+    best, height = next((i, h) for i, h in candidates if h >= 0.95 * tallest)
+    parts = [lines[best][0]]
+    for line, h in lines[best + 1 : best + 3]:
+        if sum(ch.isalpha() for ch in line) < 2 or abs(h - height) > 0.05 * height:
+            break
+        parts.append(line)
+    title = " ".join(" ".join(clean_page(part).split()) for part in parts).strip()
+    return title[:300] or None
+
+
+def _line_height(textpage: pdfium.PdfTextPage, line: str, offset: int) -> float:
+    """Height of the loose box (font ascent to descent) of up to three letters of the line."""
+    heights = []
+    for i, ch in enumerate(line):
+        if ch.isalpha():
+            left, bottom, right, top = textpage.get_charbox(offset + i, loose=True)
+            heights.append(top - bottom)
+            if len(heights) == 3:
+                break
+    return max(heights, default=0.0)
+
+
+def _first_line(texts: list[str]) -> str | None:
+    for text in texts:
+        for line in text.split("\n"):
+            if sum(ch.isalpha() for ch in line) >= 3:
+                return line.strip()[:300]
+    return None

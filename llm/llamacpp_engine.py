@@ -1,0 +1,197 @@
+"""Chat engine on llama.cpp in-process (llama-cpp-python): a GGUF file, CPU threads, no server.
+
+The prompt is always built here as token ids and generated with ``create_completion``:
+
+- ``llama-2``: Meta's exact format (:func:`llm.chat_format.llama2_prompt_ids`), BOS/EOS as special ids and
+  every piece tokenized as plain text, exactly as SentencePiece would;
+- ``template``: the GGUF's own chat template (``tokenizer.chat_template``, e.g. ChatML for SmolLM2),
+  rendered and tokenized the way llama-cpp-python's server does it, so in-process and served prompts agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from llm.chat_format import (
+    LLAMA2,
+    TEMPLATE,
+    llama2_prompt_ids,
+    normalise_chat_format,
+    prepare_messages,
+    resolve_chat_format,
+)
+from llm.errors import ChatFormatError, EngineError, ModelNotFound, PromptTooLong
+from llm.protocol import GenerationParams, Message
+
+log = logging.getLogger(__name__)
+
+
+def default_threads() -> int:
+    """All CPUs the process may use (llama-cpp-python's own default is half of them)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _require_llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as exc:  # pragma: no cover - llama-cpp-python is a dependency
+        raise EngineError(
+            "llama-cpp-python is not installed; install it (pip install 'llama-cpp-python[server]') "
+            "or choose another LLM backend"
+        ) from exc
+    return llama_cpp
+
+
+def model_display_name(path: Path, metadata: dict[str, str]) -> str:
+    """The name used to recognise a model: the file name plus the GGUF's ``general.name``."""
+    return f"{path.name} {metadata.get('general.name', '')}".strip()
+
+
+def gguf_chat_format(model_path: str | Path, requested: str = "auto") -> str:
+    """Resolve the chat format of a GGUF without loading its weights (reads the vocabulary and metadata)."""
+    requested = normalise_chat_format(requested)
+    llama_cpp = _require_llama_cpp()
+    path = Path(model_path)
+    if not path.is_file():
+        raise ModelNotFound(f"GGUF model file not found: {path}")
+    vocab = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+    try:
+        metadata = dict(vocab.metadata)
+    finally:
+        vocab.close()
+    return resolve_chat_format(
+        requested, model_display_name(path, metadata), "tokenizer.chat_template" in metadata
+    )
+
+
+class LlamaCppEngine:
+    """A GGUF model run in this process by llama.cpp. Thread-safe: one generation at a time."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        context_length: int = 4096,
+        threads: int | None = None,
+        chat_format: str = "auto",
+        seed: int = 0,
+        n_batch: int = 512,
+    ) -> None:
+        llama_cpp = _require_llama_cpp()
+        path = Path(model_path).expanduser()
+        if not path.is_file():
+            raise ModelNotFound(f"GGUF model file not found: {path}")
+        requested = normalise_chat_format(chat_format)
+        threads = threads or default_threads()
+        try:
+            self._llama = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=context_length,
+                n_batch=min(n_batch, context_length),
+                n_threads=threads,
+                n_threads_batch=threads,
+                seed=seed,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelNotFound(f"llama.cpp cannot load {path}: {exc}") from exc
+        self.model_path = path
+        self.threads = threads
+        self.seed = seed
+        self.metadata: dict[str, str] = dict(self._llama.metadata)
+        template = self.metadata.get("tokenizer.chat_template")
+        self.chat_format = resolve_chat_format(requested, model_display_name(path, self.metadata), bool(template))
+        if self.chat_format == TEMPLATE and not template:
+            raise ChatFormatError(f"{path.name} has no chat template; set the chat format to 'llama-2'")
+        self._formatter = None
+        if self.chat_format == TEMPLATE:
+            eos, bos = self._llama.token_eos(), self._llama.token_bos()
+            self._formatter = llama_cpp.llama_chat_format.Jinja2ChatFormatter(
+                template=template,
+                eos_token=self._llama._model.token_get_text(eos) if eos != -1 else "",
+                bos_token=self._llama._model.token_get_text(bos) if bos != -1 else "",
+            )
+        self.name = f"llamacpp:{path.name}"
+        self._lock = threading.Lock()
+        log.info("loaded %s (chat format %s, %d threads, context %d)", path, self.chat_format, threads, self.context_length)
+
+    # --- protocol ----------------------------------------------------------------------------------
+
+    @property
+    def context_length(self) -> int:
+        return int(self._llama.n_ctx())
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def generate(self, messages: Sequence[Message], params: GenerationParams) -> str:
+        return "".join(self.stream(messages, params))
+
+    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[str]:
+        ids, stops = self._prompt(messages)
+        max_tokens = self._room(len(ids), params.max_new_tokens)
+        stop = list(dict.fromkeys([*params.stop, *stops]))
+        with self._lock:
+            chunks = self._llama.create_completion(
+                prompt=ids,
+                max_tokens=max_tokens,
+                temperature=max(params.temperature, 0.0),
+                top_p=params.top_p,
+                stop=stop,
+                seed=params.seed,
+                stream=True,
+            )
+            try:
+                for chunk in chunks:
+                    text = chunk["choices"][0].get("text") or ""
+                    if text:
+                        yield text
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
+        """The exact token ids the model is given for these messages."""
+        return self._prompt(messages)[0]
+
+    def prompt_tokens(self, messages: Sequence[Message]) -> int:
+        """How many tokens the formatted prompt of these messages takes."""
+        return len(self.prompt_ids(messages))
+
+    def _prompt(self, messages: Sequence[Message]) -> tuple[list[int], list[str]]:
+        prepared = prepare_messages(messages)
+        if self.chat_format == LLAMA2:
+            ids = llama2_prompt_ids(
+                prepared,
+                tokenize=lambda text: self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False),
+                bos_id=self._llama.token_bos(),
+                eos_id=self._llama.token_eos(),
+            )
+            return ids, []
+        assert self._formatter is not None
+        result = self._formatter(messages=[{"role": m.role, "content": m.content} for m in prepared])
+        ids = self._llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+        stops = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
+        return ids, [s for s in stops if s]
+
+    def _room(self, prompt_tokens: int, max_new_tokens: int) -> int:
+        room = self.context_length - prompt_tokens
+        if room < 1:
+            raise PromptTooLong(
+                f"the prompt takes {prompt_tokens} tokens but the context holds {self.context_length}; "
+                "shorten it or raise the context length"
+            )
+        return max(1, min(max_new_tokens, room))
+
+    def close(self) -> None:
+        self._llama.close()

@@ -1,0 +1,136 @@
+"""Serve a GGUF over an OpenAI-compatible API with llama-cpp-python's server (blocking).
+
+``rag serve-llm`` calls :func:`serve`; ``python -m llm.server --model PATH --port N`` does the same from a shell.
+For Llama 2 chat models the server's ``/v1/chat/completions`` uses this package's exact Llama 2 format
+(registered with llama-cpp-python as ``groundrag-llama-2``); other models use their GGUF chat template, as the
+in-process engine does, so a prompt is the same token ids in-process and served.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+from llm.chat_format import LLAMA2, llama2_prompt_text, prepare_messages
+from llm.errors import ChatFormatError
+from llm.llamacpp_engine import default_threads, gguf_chat_format
+from llm.protocol import Message
+
+log = logging.getLogger(__name__)
+
+EXACT_LLAMA2_FORMAT = "groundrag-llama-2"
+_registered = False
+
+
+def _content(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):  # OpenAI content parts: keep the text ones
+        return "".join(p.get("text", "") for p in value if isinstance(p, dict) and p.get("type") == "text")
+    raise ChatFormatError(f"unsupported message content of type {type(value).__name__}")
+
+
+def register_exact_llama2_format() -> str:
+    """Register the exact Llama 2 chat format with llama-cpp-python (once) and return its name."""
+    global _registered
+    if not _registered:
+        from llama_cpp import llama_chat_format
+
+        def exact_llama2(messages: list[dict[str, Any]], **_: Any) -> Any:
+            msgs = [Message(m["role"], _content(m.get("content"))) for m in messages]
+            prompt = llama2_prompt_text(prepare_messages(msgs), leading_bos=False)
+            # The server tokenizes this with special tokens parsed and adds the leading BOS itself.
+            return llama_chat_format.ChatFormatterResponse(prompt=prompt, added_special=False)
+
+        llama_chat_format.register_chat_format(EXACT_LLAMA2_FORMAT)(exact_llama2)
+        _registered = True
+    return EXACT_LLAMA2_FORMAT
+
+
+def build_app(
+    model_path: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    context_length: int = 4096,
+    threads: int | None = None,
+    chat_format: str = "auto",
+    api_key: str | None = None,
+) -> Any:
+    """The ASGI app llama-cpp-python builds for this model (loads the model)."""
+    from llama_cpp.server.app import create_app
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    path = Path(model_path).expanduser()
+    resolved = gguf_chat_format(path, chat_format)
+    server_format = register_exact_llama2_format() if resolved == LLAMA2 else "chat_template.default"
+    threads = threads or default_threads()
+    model_settings = ModelSettings(
+        model=str(path),
+        model_alias=path.name,
+        n_ctx=context_length,
+        n_threads=threads,
+        n_threads_batch=threads,
+        chat_format=server_format,
+        logits_all=False,
+        verbose=False,
+    )
+    server_settings = ServerSettings(host=host, port=port, api_key=api_key)
+    log.info("serving %s on http://%s:%d/v1 (chat format %s, %d threads)", path, host, port, resolved, threads)
+    return create_app(server_settings=server_settings, model_settings=[model_settings])
+
+
+def serve(
+    model_path: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    context_length: int = 4096,
+    threads: int | None = None,
+    chat_format: str = "auto",
+    api_key: str | None = None,
+) -> None:
+    """Serve ``model_path`` at ``http://{host}:{port}/v1`` until interrupted (blocking)."""
+    import uvicorn
+
+    app = build_app(
+        model_path,
+        host=host,
+        port=port,
+        context_length=context_length,
+        threads=threads,
+        chat_format=chat_format,
+        api_key=api_key,
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from llm.factory import resolve_model_path
+
+    parser = argparse.ArgumentParser(prog="python -m llm.server", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="auto", help="GGUF path; 'auto' serves the packaged SmolLM2")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--context-length", type=int, default=4096)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--chat-format", default="auto", help="auto, llama-2 or template")
+    parser.add_argument("--api-key", default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    serve(
+        resolve_model_path(args.model),
+        host=args.host,
+        port=args.port,
+        context_length=args.context_length,
+        threads=args.threads,
+        chat_format=args.chat_format,
+        api_key=args.api_key,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,317 @@
+"""Retrieval evaluation: question files, evidence matching and metrics (pure functions, no I/O but loading).
+
+Question format (JSON Lines, one object a line; the format of ``../shared/eval/README.md``):
+
+- ``id``: unique name; ``question``: the text asked;
+- ``doc``: file name of the document that answers it (``null`` when unanswerable);
+- ``pages``: 1-based PDF pages that state the answer (``[]`` when unanswerable);
+- ``evidence``: an exact phrase (<= 15 words) of that page's text;
+- ``evidence_by_page`` (optional, type ``multi``): ``{"page": "phrase"}``, one phrase per page a full answer needs;
+- ``type``: free label used to break results down (factual, numeric, multi, paraphrase, keyword,
+  crosslingual, unanswerable); ``unanswerable`` marks a question the documents do not answer;
+- ``answer`` (optional): a short gold answer (not used by retrieval metrics).
+
+Judging (see the README): evidence phrases and passages are compared after lower-casing, joining words
+hyphenated across a line break, mapping ligatures and collapsing whitespace. A ranked chunk is an evidence hit
+when it comes from the right document and contains the phrase. Hit within the budget: the ranked passages
+(neighbouring chunks merged, no sentence twice) concatenated and cut at 1,500 words contain the phrase.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from rag.errors import ConfigError
+
+UNANSWERABLE = "unanswerable"
+BUDGET_WORDS = 1500
+HIT_KS = (1, 3, 5, 10)
+
+_LIGATURES = {
+    "\ufb00": "ff",
+    "\ufb01": "fi",
+    "\ufb02": "fl",
+    "\ufb03": "ffi",
+    "\ufb04": "ffl",
+    "\ufb05": "st",
+    "\ufb06": "st",
+}
+_LIGATURE_RE = re.compile("|".join(_LIGATURES))
+_HYPHEN_BREAK = re.compile(r"(\w)[-\u00ad\ufffe]\s*\n\s*(\w)")
+_SOFT_MARKS = re.compile(r"[\u00ad\ufffe]\s*")
+_SPACE = re.compile(r"\s+")
+
+
+def normalize_for_match(text: str) -> str:
+    """Lower-case, join words hyphenated across a line break, map ligatures, collapse whitespace."""
+    text = _LIGATURE_RE.sub(lambda m: _LIGATURES[m.group()], text)
+    text = _HYPHEN_BREAK.sub(r"\1\2", text)
+    text = _SOFT_MARKS.sub("", text)
+    return _SPACE.sub(" ", text).strip().lower()
+
+
+def contains_phrase(text: str, phrase: str) -> bool:
+    """True when ``phrase`` occurs in ``text`` after both are normalised."""
+    needle = normalize_for_match(phrase)
+    return bool(needle) and needle in normalize_for_match(text)
+
+
+# ------------------------------------------------------------------------------------------ questions
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    type: str
+    doc: str | None = None
+    pages: tuple[int, ...] = ()
+    evidence: str = ""
+    evidence_by_page: Mapping[int, str] = field(default_factory=dict)
+    answer: str = ""
+
+    @property
+    def answerable(self) -> bool:
+        return self.type != UNANSWERABLE and bool(self.doc)
+
+    @property
+    def phrases(self) -> list[str]:
+        """Every evidence phrase of the question (the main one first, no repeats)."""
+        found = [self.evidence] if self.evidence else []
+        found += [p for p in self.evidence_by_page.values() if p]
+        return list(dict.fromkeys(found))
+
+
+def parse_question(data: Mapping[str, Any], where: str = "question") -> Question:
+    """One question object; raises ConfigError naming what is missing."""
+    for key in ("id", "question", "type"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise ConfigError(f"{where}: field {key!r} must be a non-empty string")
+    qtype = data["type"].strip().lower()
+    doc = data.get("doc") or None
+    evidence = data.get("evidence") or ""
+    if qtype != UNANSWERABLE and (not doc or not evidence):
+        raise ConfigError(f"{where} ({data['id']}): answerable questions need 'doc' and 'evidence'")
+    by_page = {int(k): str(v) for k, v in (data.get("evidence_by_page") or {}).items()}
+    return Question(
+        id=data["id"],
+        question=data["question"],
+        type=qtype,
+        doc=doc,
+        pages=tuple(int(p) for p in data.get("pages") or ()),
+        evidence=evidence,
+        evidence_by_page=by_page,
+        answer=str(data.get("answer") or ""),
+    )
+
+
+def load_questions(path: Path) -> list[Question]:
+    """Questions from a JSON Lines file (blank lines and lines starting with ``#`` are skipped)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read questions file {path}: {exc.strerror or exc}") from None
+    questions: list[Question] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        questions.append(parse_question(data, f"{path}:{number}"))
+    if not questions:
+        raise ConfigError(f"{path} holds no questions")
+    ids = [q.id for q in questions]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"{path}: question ids must be unique")
+    return questions
+
+
+# ------------------------------------------------------------------------------------------ judging one question
+@dataclass(frozen=True)
+class RankedChunk:
+    """What the metrics need of one ranked chunk."""
+
+    file: str
+    pages: tuple[int, ...]
+    text: str
+
+
+@dataclass
+class QuestionOutcome:
+    """How retrieval did on one question."""
+
+    id: str
+    type: str
+    answerable: bool
+    first_hit: int | None = None  # 1-based rank of the first evidence hit within the top 10
+    hit_budget: bool = False
+    all_evidence_budget: bool = False  # every phrase of the question within the budget
+    page_hit5: bool = False
+    ndcg10: float = 0.0
+    refused: bool | None = None  # None when no gate ran
+    evidence_score: float | None = None  # the gate's probability that the question is answerable
+    features: dict[str, float] = field(default_factory=dict)
+
+    def hit_at(self, k: int) -> bool:
+        return self.first_hit is not None and self.first_hit <= k
+
+    @property
+    def reciprocal_rank(self) -> float:
+        return 1.0 / self.first_hit if self.first_hit else 0.0
+
+
+def budget_text(passages: Iterable[str], words: int = BUDGET_WORDS) -> str:
+    """The passages concatenated in order and cut at ``words`` words."""
+    return " ".join(" ".join(p) for p in budget_pieces(passages, words))
+
+
+def budget_pieces(passages: Iterable[str], words: int = BUDGET_WORDS) -> list[list[str]]:
+    """The words of each passage that fit in a ``words``-word budget, passage by passage, in order."""
+    pieces: list[list[str]] = []
+    left = words
+    for passage in passages:
+        if left <= 0:
+            break
+        taken = passage.split()[:left]
+        pieces.append(taken)
+        left -= len(taken)
+    return pieces
+
+
+def _same_file(a: str | None, b: str) -> bool:
+    return bool(a) and Path(a).name == Path(b).name  # type: ignore[arg-type]
+
+
+def judge(
+    question: Question,
+    ranked: Sequence[RankedChunk],
+    context: Sequence[tuple[str, str]] = (),
+    relevant_total: int | None = None,
+) -> QuestionOutcome:
+    """Judge one answerable question's ranking.
+
+    ``ranked``: the chunks best first; ``context``: (file, passage text) of the assembled context in order
+    (falls back to the ranked chunks); ``relevant_total``: how many chunks of the corpus contain an evidence
+    phrase (for nDCG's ideal ranking; defaults to those found in the ranking).
+    """
+    outcome = QuestionOutcome(question.id, question.type, question.answerable)
+    if not question.answerable:
+        return outcome
+    phrases = question.phrases
+    main = normalize_for_match(question.evidence)
+    needles = [normalize_for_match(p) for p in phrases]
+    gains: list[float] = []
+    for rank, chunk in enumerate(ranked[:10], start=1):
+        right_doc = _same_file(question.doc, chunk.file)
+        text = normalize_for_match(chunk.text) if right_doc else ""
+        if right_doc and outcome.first_hit is None and main in text:
+            outcome.first_hit = rank
+        gains.append(1.0 if right_doc and any(n in text for n in needles) else 0.0)
+        if rank <= 5 and right_doc and set(chunk.pages) & set(question.pages):
+            outcome.page_hit5 = True
+    found = int(sum(gains))
+    ideal = max(relevant_total or 0, found)
+    dcg = sum(g / math.log2(i + 2) for i, g in enumerate(gains))
+    idcg = sum(1.0 / math.log2(i + 2) for i in range(min(ideal, 10)))
+    outcome.ndcg10 = dcg / idcg if idcg else 0.0
+    pieces = list(context) or [(c.file, c.text) for c in ranked]
+    windows = [
+        normalize_for_match(" ".join(words))
+        for (file, _), words in zip(pieces, budget_pieces(t for _, t in pieces))
+        if _same_file(question.doc, file)
+    ]
+    outcome.hit_budget = any(main in w for w in windows)
+    outcome.all_evidence_budget = all(any(n in w for w in windows) for n in needles)
+    return outcome
+
+
+# ------------------------------------------------------------------------------------------ summaries
+def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """Area under the ROC curve (probability a positive outranks a negative; ties count half)."""
+    pos = [s for s, y in zip(scores, labels) if y]
+    neg = [s for s, y in zip(scores, labels) if not y]
+    if not pos or not neg:
+        return None
+    wins = 0.0
+    for p in pos:
+        for n in neg:
+            wins += 1.0 if p > n else 0.5 if p == n else 0.0
+    return wins / (len(pos) * len(neg))
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def summarize(outcomes: Sequence[QuestionOutcome]) -> dict[str, Any]:
+    """Retrieval metrics over answerable questions, refusal rates, gate AUC; overall and by type."""
+
+    def retrieval(group: Sequence[QuestionOutcome]) -> dict[str, Any]:
+        answerable = [o for o in group if o.answerable]
+        row: dict[str, Any] = {"questions": len(group), "answerable": len(answerable)}
+        if answerable:
+            for k in HIT_KS:
+                row[f"hit@{k}"] = _mean([float(o.hit_at(k)) for o in answerable])
+            row["hit@budget"] = _mean([float(o.hit_budget) for o in answerable])
+            row["all_evidence@budget"] = _mean([float(o.all_evidence_budget) for o in answerable])
+            row["page_hit@5"] = _mean([float(o.page_hit5) for o in answerable])
+            row["mrr@10"] = _mean([o.reciprocal_rank for o in answerable])
+            row["ndcg@10"] = _mean([o.ndcg10 for o in answerable])
+        gated = [o for o in group if o.refused is not None]
+        if gated:
+            unanswerable = [o for o in gated if not o.answerable]
+            answerable_gated = [o for o in gated if o.answerable]
+            row["refused_unanswerable"] = _mean([float(bool(o.refused)) for o in unanswerable])
+            row["refused_answerable"] = _mean([float(bool(o.refused)) for o in answerable_gated])
+        return row
+
+    summary: dict[str, Any] = {"overall": retrieval(outcomes), "by_type": {}}
+    groups: dict[str, list[QuestionOutcome]] = defaultdict(list)
+    for outcome in outcomes:
+        groups[outcome.type].append(outcome)
+    for qtype in sorted(groups):
+        summary["by_type"][qtype] = retrieval(groups[qtype])
+    scored = [o for o in outcomes if o.evidence_score is not None]
+    summary["gate_auc"] = roc_auc([o.evidence_score for o in scored], [o.answerable for o in scored])  # type: ignore[misc]
+    return summary
+
+
+METRIC_COLUMNS = (
+    "hit@1",
+    "hit@3",
+    "hit@5",
+    "hit@10",
+    "hit@budget",
+    "page_hit@5",
+    "mrr@10",
+    "ndcg@10",
+    "refused_unanswerable",
+    "refused_answerable",
+)
+
+
+def table_rows(summary: Mapping[str, Any], columns: Sequence[str] = METRIC_COLUMNS) -> list[list[str]]:
+    """Rows (group, n, metric...) for printing: overall first, then each type."""
+
+    def fmt(value: Any) -> str:
+        return "–" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+
+    rows = [["all", str(summary["overall"]["questions"])] + [fmt(summary["overall"].get(c)) for c in columns]]
+    for qtype, row in summary["by_type"].items():
+        rows.append([qtype, str(row["questions"])] + [fmt(row.get(c)) for c in columns])
+    return rows
+
+
+def relevant_count(question: Question, chunks_of: Callable[[str], Sequence[str]]) -> int:
+    """How many chunks of the question's document contain one of its evidence phrases."""
+    if not question.answerable:
+        return 0
+    needles = [normalize_for_match(p) for p in question.phrases]
+    return sum(1 for text in chunks_of(question.doc or "") if any(n in normalize_for_match(text) for n in needles))

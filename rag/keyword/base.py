@@ -1,0 +1,50 @@
+"""The interface every keyword backend implements.
+
+Backends index and search the tokens of ``rag.analysis.analyze`` (never their own analysis) and rank them
+with BM25 (k1=1.2, b=0.75), so the same query returns the same chunks whichever backend is configured.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
+
+from rag.types import Chunk
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
+
+
+@runtime_checkable
+class KeywordIndex(Protocol):
+    name: str
+
+    def add(self, chunks: Sequence[Chunk], titles: dict[str, str] | None = None) -> None:
+        """Index chunks (idempotent: re-adding a chunk id replaces it). ``titles`` maps doc_id to title."""
+
+    def delete_document(self, doc_id: str) -> None:
+        """Remove every chunk of one document (no error when there is none)."""
+
+    def search(self, query: str, limit: int) -> list[tuple[str, float]]:
+        """BM25 search: (chunk_id, score) best first; higher is better. Empty for a query with no tokens."""
+
+    def doc_ids(self) -> set[str]:
+        """Documents that have at least one chunk in the index (used to find and repair partial writes)."""
+
+    def count(self) -> int:
+        """Number of chunks indexed."""
+
+    def check(self) -> str:
+        """Raise BackendUnavailable when unreachable; otherwise a one-line description (backend, version)."""
+
+    def close(self) -> None: ...
+
+
+def open_keyword_index(settings: "Settings") -> KeywordIndex:
+    """The keyword backend the settings pick."""
+    if settings.keyword_backend == "elasticsearch":
+        from rag.keyword.elastic import ElasticsearchIndex
+
+        return ElasticsearchIndex.from_settings(settings)
+    from rag.keyword.fts5 import Fts5Index
+
+    return Fts5Index(settings.keyword_path)

@@ -1,0 +1,288 @@
+"""Embedded keyword index: SQLite FTS5 over the analyzer's tokens, ranked with Lucene's BM25.
+
+Storage (one SQLite file, WAL mode, one writer and any number of readers in other processes):
+
+- ``chunk_fts``: FTS5 table ``(chunk_id UNINDEXED, doc_id UNINDEXED, tokens)``. ``tokens`` holds the tokens
+  of ``rag.analysis.analyze`` joined by spaces. Its tokenizer is FTS5's ``ascii`` tokenizer with every ASCII
+  punctuation mark declared a token character, so it splits on whitespace only — like Elasticsearch's
+  ``whitespace`` tokenizer — and every analyzer token (``41.8``, a CJK bigram, any letters) is exactly one
+  FTS token. (``ascii`` treats all non-ASCII characters as token characters; ``unicode61`` would split on
+  characters its Unicode 6.1 tables do not know.)
+- ``chunk_meta``: a plain table ``(row, chunk_id, doc_id, length)`` mapping chunk ids and documents to FTS
+  rows, so replacing or deleting chunks never scans the FTS table, and keeping each chunk's token count.
+- ``chunk_terms`` / ``chunk_postings``: ``fts5vocab`` views of the FTS index (document frequency per term;
+  one row per term occurrence).
+
+Ranking. FTS5's built-in ``bm25()`` uses k1=1.2 and b=0.75 (hard-coded in ``fts5_aux.c``), but its IDF is
+``ln((N - n + 0.5) / (n + 0.5))``, clamped to 1e-6 when a term is in half the rows or more, where Lucene
+(Elasticsearch) uses ``ln(1 + (N - n + 0.5) / (n + 0.5))``. The two orders differ whenever common terms
+matter (every query on a small collection; "model" or "attention" on a corpus of ML papers), and Lucene
+also rounds document lengths to one byte (``SmallFloat.intToByte4``) before normalising. So this index
+uses FTS5 as the inverted index and computes Lucene's BM25 itself from FTS5's postings:
+
+    score(d) = sum over distinct query terms t in d of
+               idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))
+    idf(t)   = ln(1 + (N - n_t + 0.5) / (n_t + 0.5))
+
+with N the chunks that have tokens, avgdl their mean token count, dl Lucene's rounded length, and ties broken
+by insertion order (Lucene breaks them by doc id, i.e. insertion order). Scores are positive, higher is
+better, and equal Elasticsearch's up to the constant factor (k1 + 1), which Lucene >= 8 leaves out, and
+float32 rounding. Each search reads one consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import sqlite3
+import string
+import threading
+from collections import defaultdict
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from rag.analysis import analyze
+from rag.errors import BackendUnavailable
+from rag.types import Chunk
+
+log = logging.getLogger(__name__)
+
+K1 = 1.2
+B = 0.75
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30.0
+_BATCH = 500  # SQL variables per IN (...) list
+
+_BACKEND = "SQLite keyword index"
+_SETTING = "RAG_HOME"
+
+
+def _tokenizer_spec() -> str:
+    """FTS5 ``tokenize`` option: ascii tokenizer that splits on whitespace (and control characters) only."""
+    inner = "ascii tokenchars '" + string.punctuation.replace("'", "''") + "'"
+    return '"' + inner.replace('"', '""') + '"'
+
+
+_SCHEMA = (
+    f"""CREATE VIRTUAL TABLE IF NOT EXISTS chunk_fts USING fts5(
+        chunk_id UNINDEXED, doc_id UNINDEXED, tokens, tokenize = {_tokenizer_spec()}
+    )""",
+    """CREATE TABLE IF NOT EXISTS chunk_meta (
+        row INTEGER PRIMARY KEY,          -- rowid of the chunk's row in chunk_fts
+        chunk_id TEXT NOT NULL UNIQUE,
+        doc_id TEXT NOT NULL,
+        length INTEGER NOT NULL           -- number of tokens
+    )""",
+    "CREATE INDEX IF NOT EXISTS chunk_meta_doc ON chunk_meta(doc_id)",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5vocab(chunk_fts, 'row')",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS chunk_postings USING fts5vocab(chunk_fts, 'instance')",
+)
+
+
+def _int4_to_long(i: int) -> int:
+    bits = i & 0x07
+    shift = (i >> 3) - 1
+    return bits if shift == -1 else (bits | 0x08) << shift
+
+
+def _long_to_int4(i: int) -> int:
+    num_bits = i.bit_length()
+    if num_bits < 4:
+        return i
+    shift = num_bits - 4
+    encoded = (i >> shift) & 0x07
+    return encoded | ((shift + 1) << 3)
+
+
+_NUM_FREE_VALUES = 255 - _long_to_int4(2**31 - 1)  # 24: lengths below this are exact
+
+
+def lucene_length(length: int) -> int:
+    """A field length as Lucene's BM25 sees it: encoded in one byte (``SmallFloat.intToByte4``) and decoded.
+
+    Exact below 24 tokens, then rounded down to 4 significant bits (e.g. 45 -> 44, 300 -> 280).
+    """
+    if length < _NUM_FREE_VALUES:
+        return length
+    encoded = _NUM_FREE_VALUES + _long_to_int4(length - _NUM_FREE_VALUES)
+    return _NUM_FREE_VALUES + _int4_to_long(encoded - _NUM_FREE_VALUES)
+
+
+def lucene_idf(doc_freq: int, doc_count: int) -> float:
+    """Lucene's BM25 IDF: ln(1 + (N - n + 0.5) / (n + 0.5)); always positive."""
+    return math.log(1.0 + (doc_count - doc_freq + 0.5) / (doc_freq + 0.5))
+
+
+def query_terms(query: str) -> list[str]:
+    """Distinct analyzer tokens of a query, in order (a repeated word counts once, in every backend)."""
+    return list(dict.fromkeys(analyze(query)))
+
+
+def _batches(items: Sequence[str], size: int = _BATCH) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Fts5Index:
+    """The embedded keyword index (see the module docstring). Thread-safe; one connection per instance."""
+
+    name = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise BackendUnavailable(_BACKEND, _SETTING, f"cannot open {self.path}: {exc}") from exc
+        try:
+            self._init_schema()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # --- connection plumbing ----------------------------------------------------------------------
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
+            raise
+        except sqlite3.DatabaseError as exc:  # locked past the busy timeout, corrupt file, disk full, ...
+            if "no such module: fts5" in str(exc):
+                raise BackendUnavailable(
+                    _BACKEND, "RAG_KEYWORD_BACKEND", "this Python's SQLite has no FTS5; use elasticsearch"
+                ) from exc
+            raise BackendUnavailable(_BACKEND, _SETTING, f"{self.path}: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
+        """One transaction: IMMEDIATE for writes (takes the write lock up front, so the busy timeout
+        applies instead of a deadlock on upgrade), deferred for reads (one consistent WAL snapshot)."""
+        with self._lock, self._errors():
+            self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _init_schema(self) -> None:
+        """Create the tables once; opening an existing index takes no write lock (readers never wait)."""
+        with self._lock, self._errors():
+            self._conn.execute("PRAGMA synchronous=NORMAL")  # safe in WAL mode; per connection
+            if self._schema_version() == SCHEMA_VERSION:
+                return
+            self._conn.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the file
+            with self._transaction(write=True) as conn:
+                if self._schema_version() == SCHEMA_VERSION:  # another process just created it
+                    return
+                # executescript() would commit; run the statements one by one inside this transaction.
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _schema_version(self) -> int:
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise BackendUnavailable(
+                _BACKEND, _SETTING, f"{self.path} was written by a newer version of this program (schema {version})"
+            )
+        return version
+
+    # --- writing ----------------------------------------------------------------------------------
+    def add(self, chunks: Sequence[Chunk], titles: dict[str, str] | None = None) -> None:
+        """Index chunks in one transaction; a chunk id already present is replaced. Titles are not indexed."""
+        latest = {chunk.chunk_id: chunk for chunk in chunks}  # a repeated id in one batch: the last wins
+        if not latest:
+            return
+        analyzed = [(chunk, analyze(chunk.text)) for chunk in latest.values()]
+        with self._transaction(write=True) as conn:
+            self._delete_rows(conn, "chunk_id", list(latest))
+            for chunk, tokens in analyzed:
+                row = conn.execute(
+                    "INSERT INTO chunk_fts (chunk_id, doc_id, tokens) VALUES (?, ?, ?)",
+                    (chunk.chunk_id, chunk.doc_id, " ".join(tokens)),
+                ).lastrowid
+                conn.execute(
+                    "INSERT INTO chunk_meta (row, chunk_id, doc_id, length) VALUES (?, ?, ?, ?)",
+                    (row, chunk.chunk_id, chunk.doc_id, len(tokens)),
+                )
+        log.debug("indexed %d chunks in %s", len(analyzed), self.path)
+
+    def delete_document(self, doc_id: str) -> None:
+        with self._transaction(write=True) as conn:
+            self._delete_rows(conn, "doc_id", [doc_id])
+
+    @staticmethod
+    def _delete_rows(conn: sqlite3.Connection, column: str, values: Sequence[str]) -> None:
+        for batch in _batches(values):
+            marks = ",".join("?" * len(batch))
+            rows = [r for (r,) in conn.execute(f"SELECT row FROM chunk_meta WHERE {column} IN ({marks})", batch)]
+            for row_batch in _batches(rows):  # type: ignore[arg-type]
+                row_marks = ",".join("?" * len(row_batch))
+                conn.execute(f"DELETE FROM chunk_fts WHERE rowid IN ({row_marks})", row_batch)
+                conn.execute(f"DELETE FROM chunk_meta WHERE row IN ({row_marks})", row_batch)
+
+    # --- reading ----------------------------------------------------------------------------------
+    def search(self, query: str, limit: int) -> list[tuple[str, float]]:
+        """Lucene BM25 over the query's distinct tokens: (chunk_id, score), best first."""
+        terms = query_terms(query)
+        if not terms or limit <= 0:
+            return []
+        with self._transaction(write=False) as conn:
+            doc_count, total_length = conn.execute(
+                "SELECT count(*), total(length) FROM chunk_meta WHERE length > 0"
+            ).fetchone()
+            if not doc_count:
+                return []
+            marks = ",".join("?" * len(terms))
+            doc_freq = dict(conn.execute(f"SELECT term, doc FROM chunk_terms WHERE term IN ({marks})", terms))
+            if not doc_freq:
+                return []
+            postings = conn.execute(
+                f"""SELECT p.doc, p.term, count(*), m.length, m.chunk_id
+                    FROM chunk_postings AS p CROSS JOIN chunk_meta AS m ON m.row = p.doc
+                    WHERE p.term IN ({marks}) GROUP BY p.doc, p.term""",
+                terms,
+            ).fetchall()
+        avgdl = total_length / doc_count
+        idf = {term: lucene_idf(n, doc_count) for term, n in doc_freq.items()}
+        norms: dict[int, float] = {}
+        scores: dict[tuple[int, str], float] = defaultdict(float)
+        for row, term, tf, length, chunk_id in postings:
+            norm = norms.get(length)
+            if norm is None:
+                norm = norms[length] = K1 * (1.0 - B + B * lucene_length(length) / avgdl)
+            scores[(row, chunk_id)] += idf[term] * tf * (K1 + 1.0) / (tf + norm)
+        best = heapq.nsmallest(limit, scores.items(), key=lambda item: (-item[1], item[0][0]))
+        return [(chunk_id, score) for (_, chunk_id), score in best]
+
+    def doc_ids(self) -> set[str]:
+        with self._transaction(write=False) as conn:
+            return {doc_id for (doc_id,) in conn.execute("SELECT DISTINCT doc_id FROM chunk_meta")}
+
+    def count(self) -> int:
+        with self._transaction(write=False) as conn:
+            return int(conn.execute("SELECT count(*) FROM chunk_meta").fetchone()[0])
+
+    def check(self) -> str:
+        with self._transaction(write=False) as conn:
+            chunks, docs = conn.execute("SELECT count(*), count(DISTINCT doc_id) FROM chunk_meta").fetchone()
+        return f"SQLite {sqlite3.sqlite_version} FTS5 keyword index at {self.path}: {chunks} chunks, {docs} documents"
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> "Fts5Index":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,74 @@
+"""The three stores together, and the write and delete orders that keep them consistent.
+
+Write: catalog ``pending`` -> keyword -> vectors -> catalog ``ready`` (replaced versions hidden in the same
+transaction). Delete: catalog ``deleting`` -> keyword -> vectors -> catalog row removed. A crash at any point
+leaves a catalog row that is not ``ready``; ``repair`` finishes the job, so nothing is ever half-visible.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from rag.catalog import PENDING, Catalog
+from rag.keyword.base import KeywordIndex
+from rag.types import Chunk, DocumentRecord
+from rag.vectors import ChromaStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stores:
+    catalog: Catalog
+    keyword: KeywordIndex
+    vectors: ChromaStore
+
+    def write_document(
+        self,
+        *,
+        doc_id: str,
+        path: str,
+        sha256: str,
+        title: str,
+        pages: int,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        fingerprint: str,
+        page_labels: dict[int, str] | None = None,
+        replaces: Sequence[str] = (),
+    ) -> None:
+        """Write one document to every store and publish it; then drop the versions it replaces."""
+        self.catalog.add_pending(doc_id, path, sha256, title, pages, chunks, fingerprint, page_labels)
+        self.keyword.add(chunks, {doc_id: title})
+        self.vectors.add(chunks, vectors)
+        self.catalog.publish(doc_id, replaces=replaces)
+        for old in replaces:
+            if old != doc_id:
+                self._erase(old)
+
+    def remove_document(self, doc_id: str) -> None:
+        """Hide a document at once, then remove it from every store."""
+        self.catalog.mark_deleting(doc_id)
+        self._erase(doc_id)
+
+    def repair(self) -> list[DocumentRecord]:
+        """Finish what an interrupted run left: erase every document that is not ``ready``."""
+        unfinished = self.catalog.unfinished()
+        for record in unfinished:
+            log.warning("repairing %s document %s (%s)", record.status, record.doc_id, record.path)
+            self._erase(record.doc_id)
+        return [r for r in unfinished if r.status == PENDING]
+
+    def _erase(self, doc_id: str) -> None:
+        self.keyword.delete_document(doc_id)
+        self.vectors.delete_document(doc_id)
+        self.catalog.delete(doc_id)
+
+    def close(self) -> None:
+        self.keyword.close()
+        self.vectors.close()
+        self.catalog.close()

@@ -1,0 +1,96 @@
+"""Typed data passed between the parts of the system."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Page:
+    """One physical page of a PDF: ``number`` is 1-based, the page a PDF viewer jumps to."""
+
+    number: int
+    text: str
+    label: str | None = None  # printed page label ("iv", "A-3") when the PDF defines one
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    """A PDF read into clean page texts."""
+
+    path: Path
+    sha256: str
+    title: str
+    pages: tuple[Page, ...]
+
+    @property
+    def doc_id(self) -> str:
+        return doc_id_for(self.sha256)
+
+
+def doc_id_for(sha256: str) -> str:
+    """Documents are identified by their content: the first 16 hex digits of the file's SHA-256."""
+    return sha256[:16]
+
+
+def chunk_id_for(doc_id: str, index: int) -> str:
+    """Chunk ids come from content (document hash + index), so re-ingesting yields the same ids."""
+    return f"{doc_id}-{index:05d}"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A token-budgeted piece of one document, with the pages and characters it spans."""
+
+    chunk_id: str
+    doc_id: str
+    index: int
+    text: str
+    page_start: int
+    page_end: int
+    char_start: int  # offsets into the document's joined page text (pages joined by "\n\n")
+    char_end: int
+    section: str | None = None
+
+    @property
+    def pages(self) -> list[int]:
+        return list(range(self.page_start, self.page_end + 1))
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """A document as the catalog knows it."""
+
+    doc_id: str
+    path: str
+    sha256: str
+    title: str
+    pages: int
+    chunks: int
+    status: str  # "pending" while being written to the stores, "ready" when every store has it
+    ingested_at: float
+    fingerprint: str = ""  # chunking + embedding settings that produced the chunks
+
+    @property
+    def file_name(self) -> str:
+        return Path(self.path).name
+
+
+@dataclass
+class Hit:
+    """A chunk found by retrieval, with every stage's score kept."""
+
+    chunk: Chunk
+    score: float
+    scores: dict[str, float] = field(default_factory=dict)
+    title: str = ""
+    file: str = ""
+
+    @property
+    def chunk_id(self) -> str:
+        return self.chunk.chunk_id
+
+    @property
+    def doc_id(self) -> str:
+        return self.chunk.doc_id

