@@ -222,6 +222,66 @@ def config(markdown: bool = typer.Option(False, "--markdown", help="Print the se
     console.print(table)
 
 
+# --- doctor ---------------------------------------------------------------------------------------
+@app.command()
+def doctor(as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON.")) -> None:
+    """Check every configured backend and model; one line per finding, exit code 1 when something is wrong."""
+    from app.doctor import exit_code, format_line, run_checks
+
+    try:
+        settings = _settings()
+    except RagError as exc:
+        raise _fail(str(exc), 1)
+    if logging.getLogger().level > logging.INFO:  # without -v: the findings alone, no client retry logs
+        for name in ("elastic_transport", "elasticsearch", "chromadb", "httpx"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    findings = run_checks(settings)
+    if as_json:
+        print(json.dumps([f.as_dict() for f in findings], ensure_ascii=False, indent=2))
+    else:
+        styles = {"ok": "green", "warning": "yellow", "error": "bold red"}
+        for finding in findings:
+            console.print(f"[{styles[finding.level]}]{format_line(finding)}[/]", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(exit_code(findings))
+
+
+# --- web ------------------------------------------------------------------------------------------
+@app.command()
+def web(
+    host: Optional[str] = typer.Option(None, "--host", help="Address to bind (default: the web_host setting)."),
+    port: Optional[int] = typer.Option(None, "--port", min=1, max=65535, help="Port (default: the web_port setting)."),
+) -> None:
+    """Start the web chat (Streamlit) on web_host:web_port; open the printed URL in a browser."""
+    import os
+
+    from app.web_helpers import upload_limit_mb
+
+    try:
+        settings = _settings()
+    except RagError as exc:
+        raise _fail(str(exc))
+    script = Path(__file__).with_name("web.py")
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(script),
+        "--server.address", host or settings.web_host,
+        "--server.port", str(port or settings.web_port),
+        "--server.headless", "true",
+        "--server.fileWatcherType", "none",
+        "--server.maxUploadSize", str(upload_limit_mb(settings.max_upload_mb)),
+        "--browser.gatherUsageStats", "false",
+        "--global.developmentMode", "false",
+        "--client.toolbarMode", "minimal",
+        "--theme.primaryColor", "#2563eb",
+    ]
+    console.print(f"web chat on http://{host or settings.web_host}:{port or settings.web_port} (Ctrl+C stops it)", highlight=False)
+    sys.stdout.flush()
+    if os.name == "posix":
+        os.execv(sys.executable, command)  # the server replaces this process: signals reach it directly
+    import subprocess
+
+    raise typer.Exit(subprocess.call(command))
+
+
 def main() -> None:
     app()
 

@@ -1,7 +1,9 @@
 """Ingestion: read PDFs into clean page texts, cut them into token-budgeted chunks, and store them.
 
-- ``pdf_reader``: a PDF file -> ``rag.types.ParsedDocument`` (pypdfium2; one-line ``DocumentError`` on bad input).
-- ``layout``: reading order of two-column pages from text boxes (pure geometry).
+- ``pdf_reader``: a PDF file -> ``rag.types.ParsedDocument`` (pypdfium2; a one-line ``DocumentError``
+  for every bad input).
+- ``layout``: reading order of two-column pages from pdfium's text boxes (pure geometry).
 - ``cleaning``: pure text clean-up (hyphens, ligatures, whitespace, running headers and footers).
 - ``chunking``: sentence-aware, token-budgeted chunks with page spans and exact character offsets.
+- ``discover``, ``lock``, ``pipeline``: which files, one ingestion at a time, files -> every store.
 """

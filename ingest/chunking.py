@@ -50,6 +50,7 @@ _CJK_END_RE = re.compile(rf"[。！？]+[{_CLOSERS_CLASS}]*")
 _BLOCK_SPLIT_RE = re.compile(r"\n[ \t]*\n\s*")
 _TOKEN_RE = re.compile(rf"[{_CJK_CHARS}]|[^\s{_CJK_CHARS}]+")
 _PREV_WORD_RE = re.compile(r"(\S+)$")
+_LINE_RE = re.compile(r"[^\n]*\S[^\n]*")
 
 _KNOWN_HEADINGS = frozenset(
     """
@@ -65,6 +66,8 @@ _NUMBERED_RE = re.compile(
     r"(?:appendix|chapter|part)\s+[A-Z0-9]{1,3}[.:]?(?:\s+(?P<title2>\S.*))?",
     re.IGNORECASE,
 )
+_TOC_PAGE_RE = re.compile(r"(?:\.\s+|[a-z]{4})\d{1,4}$")
+_INITIAL_RE = re.compile(r"\b[A-Z]\.\s")
 _CJK_NUMBERED_RE = re.compile(r"(?:第[一二三四五六七八九十百\d]+[章节部分]|[一二三四五六七八九十]+、)\s*\S.{0,30}")
 
 
@@ -106,6 +109,10 @@ def _looks_like_title(title: str) -> bool:
     if not (title[0].isupper() or "\u3400" <= title[0] <= "\u9fff"):
         return False
     if title[-1] in ".,;" or "..." in title or "…" in title or ". ." in title:
+        return False
+    if _TOC_PAGE_RE.search(title) or _INITIAL_RE.search(title):
+        return False  # a table-of-contents entry ("Perimeters. 12"), a list of names ("A. Vaswani, N. Shazeer")
+    if sum(ch.isalpha() for ch in title) < 2:
         return False
     if any(ch in title for ch in "=%|<>"):
         return False
@@ -222,7 +229,7 @@ def _split_oversize(
     """Cut the oversize sentence ``text[start:end]`` into pieces within ``budget`` tokens: whole lines
     where they fit (table rows, reference entries stay whole), else between words (CJK characters),
     inside a word only when that word alone is too long."""
-    lines = [m.span() for m in re.finditer(r"[^\n]*\S[^\n]*", text[:end]) if m.start() >= start]
+    lines = [m.span() for m in _LINE_RE.finditer(text, start, end)]
     line_sizes = count_tokens([text[s:e] for s, e in lines])
     segments: list[tuple[int, int, int]] = []  # (start, end, tokens without overhead)
     for (s, e), n in zip(lines, line_sizes):

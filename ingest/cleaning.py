@@ -9,7 +9,8 @@ text, one PDF line per text line, with a blank line between detected paragraphs:
   full-width CJK punctuation into ASCII);
 - words hyphenated across a line break are joined (U+FFFE, U+00AD, U+0002, or a plain ``-`` at a line
   end between lower-case letters), unless the document itself spells the word with a hyphen or both
-  halves are words of their own ("task-specific"); see ``resolve_hyphenation``;
+  halves are words of their own ("task-specific"): such a hyphen stays at the line end, line break and
+  all (``"task-\nspecific"``), as printed; see ``resolve_hyphenation`` and ``join_hyphenated``;
 - runs of spaces collapse, lines are stripped, paragraph ends get a blank line;
 - running headers, footers and page numbers that repeat across pages are dropped (``find_running_lines``).
 
@@ -41,14 +42,14 @@ _SPACES = "\t\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\
 _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
 _CONTROLS = "".join(chr(c) for c in range(0x20) if chr(c) not in "\n\x02") + "\x7f"
 
-_TRANSLATION = str.maketrans(
-    {
-        **LIGATURES,
-        **{c: " " for c in _SPACES},
-        **{c: None for c in _ZERO_WIDTH},
-        **{c: None for c in _CONTROLS},
-    }
-)
+_REPLACEMENTS = {
+    **LIGATURES,
+    **{c: " " for c in _SPACES},
+    **{c: "" for c in _ZERO_WIDTH},
+    **{c: "" for c in _CONTROLS},
+}
+# One regex pass finds the few characters to replace (much faster than str.translate on long text).
+_REPLACE_RE = re.compile("[" + re.escape("".join(_REPLACEMENTS)) + "]")
 
 _LETTERS = r"[^\W\d_]"
 _WORD_RE = re.compile(rf"{_LETTERS}+(?:-{_LETTERS}+)*")
@@ -89,7 +90,7 @@ def normalize_chars(text: str) -> str:
 
     Soft-hyphen markers (U+FFFE, U+00AD, U+0002) and line breaks are kept for ``join_hyphenated``.
     """
-    text = normalize_newlines(text).translate(_TRANSLATION)
+    text = _REPLACE_RE.sub(lambda m: _REPLACEMENTS[m.group()], normalize_newlines(text))
     return unicodedata.normalize("NFC", text)
 
 
@@ -105,13 +106,16 @@ def build_vocabulary(texts: Sequence[str]) -> Counter[str]:
     return vocab
 
 
-def resolve_hyphenation(head: str, tail: str, vocab: Counter[str] | None = None) -> str:
+def resolve_hyphenation(
+    head: str, tail: str, vocab: Counter[str] | None = None, in_compound: bool = False
+) -> str:
     """The word for ``head`` + line-end hyphen + ``tail``: joined ("repre-sentation" -> "representation")
     or kept hyphenated ("task-specific").
 
     Decided by the document's own spelling: the hyphenated form when the document uses it more often than
-    the joined form; the joined form when the document uses it; else hyphenated when ``tail`` starts
-    with a capital or both halves are words the document uses on their own; else joined.
+    the joined form; the joined form when the document uses it; else hyphenated when ``head`` already
+    follows a hyphen ("left-to-right"), ``tail`` starts with a capital, or both halves are words of 3+
+    letters the document uses on their own; else joined.
     """
     vocab = vocab if vocab is not None else Counter()
     joined = (head + tail).lower()
@@ -120,7 +124,7 @@ def resolve_hyphenation(head: str, tail: str, vocab: Counter[str] | None = None)
         return f"{head}-{tail}"
     if vocab[joined]:
         return head + tail
-    if tail[:1].isupper() and not head.isupper():
+    if in_compound or (tail[:1].isupper() and not head.isupper()):
         return f"{head}-{tail}"
     if len(head) > 2 and len(tail) > 2 and vocab[head.lower()] and vocab[tail.lower()]:
         return f"{head}-{tail}"
@@ -160,13 +164,18 @@ def join_hyphenated(text: str, vocab: Counter[str] | None = None) -> str:
         first, second = head.group(), tail.group()
         if not soft and not (first[-1].islower() and second[0].islower()):
             continue
-        word = resolve_hyphenation(first, second, vocab)
+        in_compound = head.start() > 0 and text[head.start() - 1] == "-"
+        word = resolve_hyphenation(first, second, vocab, in_compound)
         out.append(text[done : head.start()])
         if word[len(first) : len(first) + 1] == "-":
             out.append(f"{first}-\n{second}")  # a real hyphen at a line end stays where it was printed
+            done = tail.end()
         else:
-            out.append(word + (soft_newline if soft else "\n"))
-        done = tail.end()
+            newline = soft_newline if soft else "\n"
+            out.append(word + newline)
+            done = tail.end()
+            while newline and done < len(text) and text[done] in " \t":
+                done += 1  # the rest of the line starts the next line
     out.append(text[done:])
     return "".join(out)
 

@@ -32,10 +32,13 @@ class Box:
         return self.top - self.bottom
 
 
-def find_gutter(boxes: Sequence[Box], page_width: float, step: float = 2.0) -> tuple[float, int]:
-    """The x in the middle 40% of the page crossed by the fewest boxes (ties: nearest the centre),
-    and how many boxes cross it. Sampled every ``step`` points."""
-    lo, hi = 0.3 * page_width, 0.7 * page_width
+def find_gutter(boxes: Sequence[Box], page: Box, step: float = 2.0) -> tuple[float, int]:
+    """The gutter between two columns: the middle of the widest vertical strip, within the middle 40% of
+    the page, that (almost) no box crosses, and how many boxes cross it. "Almost": a full-width title or
+    caption may cross it, so x positions with at most one box (or 5% of boxes) more than the least
+    crossed position count as free. Sampled every ``step`` points."""
+    lo, hi = page.left + 0.3 * page.width, page.left + 0.7 * page.width
+    centre = page.left + page.width / 2
     n = int((hi - lo) / step) + 1
     delta = [0] * (n + 1)  # difference array: boxes crossing sample i = prefix sum of delta[: i + 1]
     for b in boxes:
@@ -44,16 +47,28 @@ def find_gutter(boxes: Sequence[Box], page_width: float, step: float = 2.0) -> t
         if first <= last:
             delta[first] += 1
             delta[last + 1] -= 1
-    best: tuple[int, float, float] | None = None
-    crossing = 0
+    crossing, running = [], 0
     for i in range(n):
-        crossing += delta[i]
-        x = lo + i * step
-        candidate = (crossing, abs(x - page_width / 2), x)
+        running += delta[i]
+        crossing.append(running)
+    allowed = min(crossing) + max(1, int(0.05 * len(boxes)))
+    best: tuple[int, float, int, int] | None = None  # (-run length, distance to centre, first, last)
+    i = 0
+    while i < n:
+        if crossing[i] > allowed:
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and crossing[j + 1] <= allowed:
+            j += 1
+        middle = lo + (i + j) / 2 * step
+        candidate = (-(j - i), abs(middle - centre), i, j)
         if best is None or candidate < best:
             best = candidate
+        i = j + 1
     assert best is not None
-    return best[2], best[0]
+    x_index = (best[2] + best[3]) // 2
+    return lo + x_index * step, crossing[x_index]
 
 
 def _side(box: Box, gutter: float) -> str:
@@ -66,27 +81,34 @@ def _side(box: Box, gutter: float) -> str:
 
 def reading_regions(
     boxes: Sequence[Box],
-    page_width: float,
-    page_height: float,
+    page: Box,
     min_column_lines: int = 5,
     min_switch_share: float = 0.25,
+    min_gutter: float = 8.0,
 ) -> list[Box] | None:
     """Regions to read in order when ``boxes`` (in pdfium's text order) are a two-column page written
-    across the columns; ``None`` when the page is not two-column or its text order is already fine."""
+    across the columns; ``None`` when the page is not two-column or its text order is already fine.
+    ``page`` is the page's visible box (its origin is not always at 0, 0)."""
     boxes = [b for b in boxes if b.width > 0 and b.height > 0]
     if len(boxes) < 2 * min_column_lines:
         return None
-    wide = 0.2 * page_width
+    wide = 0.2 * page.width
     # Cheap test first: most pages have no wide lines confined to each half.
-    left_half = sum(1 for b in boxes if b.width >= wide and b.right <= 0.6 * page_width)
-    right_half = sum(1 for b in boxes if b.width >= wide and b.left >= 0.4 * page_width)
+    left_half = sum(1 for b in boxes if b.width >= wide and b.right <= page.left + 0.6 * page.width)
+    right_half = sum(1 for b in boxes if b.width >= wide and b.left >= page.left + 0.4 * page.width)
     if left_half < min_column_lines or right_half < min_column_lines:
         return None
-    gutter, _ = find_gutter(boxes, page_width)
+    gutter, crossing = find_gutter(boxes, page)
     sides = [_side(b, gutter) for b in boxes]
     lines = {s: sum(1 for b, side in zip(boxes, sides) if side == s and b.width >= wide) for s in "LR"}
     if lines["L"] < min_column_lines or lines["R"] < min_column_lines:
         return None
+    if crossing > max(2, 0.1 * (lines["L"] + lines["R"])):
+        return None  # most lines run across the middle: one column (pdfium cuts lines at font changes)
+    left_edge = max(b.right for b, side in zip(boxes, sides) if side == "L")
+    right_edge = min(b.left for b, side in zip(boxes, sides) if side == "R")
+    if right_edge - left_edge < min_gutter:
+        return None  # pieces of one line separated by a space, not columns separated by a gutter
     sequence = [side for b, side in zip(boxes, sides) if side != "F" and b.width >= wide]
     switches = sum(1 for a, b in zip(sequence, sequence[1:]) if a != b)
     if switches <= max(3, min_switch_share * len(sequence)):
@@ -100,12 +122,12 @@ def reading_regions(
         else:
             spans.append([b.bottom, b.top])
     regions: list[Box] = []
-    top = page_height
-    for bottom, span_top in spans + [[0.0, 0.0]]:
+    top = page.top
+    for bottom, span_top in spans + [[page.bottom, page.bottom]]:
         if top > span_top:  # a band of columns between the previous full-width block and this one
-            regions.append(Box(0.0, span_top, gutter, top))
-            regions.append(Box(gutter, span_top, page_width, top))
+            regions.append(Box(page.left, span_top, gutter, top))
+            regions.append(Box(gutter, span_top, page.right, top))
         if span_top > bottom:
-            regions.append(Box(0.0, bottom, page_width, span_top))
+            regions.append(Box(page.left, bottom, page.right, span_top))
         top = min(top, bottom)
     return regions

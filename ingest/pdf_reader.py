@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import statistics
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -110,14 +111,11 @@ def describe_content(head: bytes) -> str:
     for signature, what in _SIGNATURES:
         if head.startswith(signature):
             return what
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        # A cut in the middle of a multi-byte character at the end of the sniffed bytes is still text.
-        try:
-            text = head[:-3].decode("utf-8") if len(head) > 3 else ""
-        except UnicodeDecodeError:
+    text = _utf8_prefix(head)
+    if text is None:  # text in a legacy 8-bit encoding has no control bytes
+        if any(byte < 32 and byte not in b"\t\r\n\f" for byte in head):
             return "binary data"
+        text = head.decode("latin-1")
     stripped = text.lstrip("\ufeff \t\r\n").lower()
     if stripped.startswith(("<!doctype html", "<html")):
         return "an HTML page"
@@ -128,6 +126,16 @@ def describe_content(head: bytes) -> str:
     if all(ch.isprintable() or ch in "\t\r\n\f" for ch in text):
         return "plain text"
     return "binary data"
+
+
+def _utf8_prefix(head: bytes) -> str | None:
+    """``head`` as UTF-8, allowing a character cut off at the end; ``None`` when it is not UTF-8."""
+    for cut in range(4):
+        try:
+            return head[: len(head) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return None
 
 
 # ---------------------------------------------------------------------------------------- extraction
@@ -146,7 +154,7 @@ def _open(data: bytes, password: str | None) -> pdfium.PdfDocument:
             raise DocumentError("encrypted with an unsupported security handler") from None
         if code in (pdfium_c.FPDF_ERR_FORMAT, pdfium_c.FPDF_ERR_FILE):
             raise DocumentError("corrupt or truncated PDF (cannot be parsed)") from None
-        raise DocumentError("corrupt PDF (no readable pages)") from None
+        raise DocumentError("corrupt or empty PDF (no pages)") from None
 
 
 def _extract(
@@ -181,7 +189,7 @@ def _read_page(pdf: pdfium.PdfDocument, index: int, want_title: bool) -> tuple[s
         textpage = page.get_textpage()
         try:
             text = textpage.get_text_range()
-            regions = reading_regions(_text_boxes(textpage), page.get_width(), page.get_height())
+            regions = reading_regions(_text_boxes(textpage), Box(*page.get_bbox()))
             if regions:
                 parts = [textpage.get_text_bounded(r.left, r.bottom, r.right, r.top) for r in regions]
                 text = "\r\n".join(part for part in parts if part.strip())
@@ -214,7 +222,7 @@ def _metadata_title(pdf: pdfium.PdfDocument) -> str | None:
 
 def _prominent_lines(textpage: pdfium.PdfTextPage) -> str | None:
     """The tallest line among the first lines of the page (the title), with the lines right after it
-    in the same size (a title over two or three lines)."""
+    in the same size (a title over two or three lines); ``None`` when no line is taller than the rest."""
     raw = textpage.get_text_range()
     lines: list[tuple[str, float]] = []
     offset = 0
@@ -228,6 +236,8 @@ def _prominent_lines(textpage: pdfium.PdfTextPage) -> str | None:
     if not candidates:
         return None
     tallest = max(h for _, h in candidates)
+    if tallest < 1.15 * statistics.median(h for _, h in candidates):
+        return None  # nothing stands out: no title line
     best, height = next((i, h) for i, h in candidates if h >= 0.95 * tallest)
     parts = [lines[best][0]]
     for line, h in lines[best + 1 : best + 3]:
@@ -250,9 +260,10 @@ def _line_height(textpage: pdfium.PdfTextPage, line: str, offset: int) -> float:
     return max(heights, default=0.0)
 
 
-def _first_line(texts: list[str]) -> str | None:
+def _first_line(texts: list[str], limit: int = 120) -> str | None:
     for text in texts:
         for line in text.split("\n"):
             if sum(ch.isalpha() for ch in line) >= 3:
-                return line.strip()[:300]
+                line = line.strip()
+                return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + "…"
     return None

@@ -139,6 +139,10 @@ class LlamaCppEngine:
         max_tokens = self._room(len(ids), params.max_new_tokens)
         stop = list(dict.fromkeys([*params.stop, *stops]))
         with self._lock:
+            # Evaluate every prompt from scratch: reusing a cached prefix evaluates the rest in a different batch
+            # shape, which changes logits in the last bits and can flip a greedy choice. This keeps temperature 0
+            # deterministic whatever was asked before.
+            self._llama.reset()
             chunks = self._llama.create_completion(
                 prompt=ids,
                 max_tokens=max_tokens,

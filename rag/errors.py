@@ -31,3 +31,7 @@ class IngestLocked(RagError):
 
 class ModelUnavailable(RagError):
     """A model cannot be loaded. The message names the setting to change."""
+
+
+class InvalidQuestion(RagError):
+    """A question that cannot be asked (empty, too long, or carrying chat control tags)."""

@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
 
 import numpy as np
 
@@ -15,7 +15,14 @@ from rag.fusion import reciprocal_rank_fusion, weighted_fusion
 from rag.keyword.base import KeywordIndex
 from rag.types import Hit
 
+if TYPE_CHECKING:
+    from rag.context import Passage
+    from rag.gate import Evidence, Gate, TermStats
+    from rag.rerank import CrossEncoderReranker
+
 log = logging.getLogger(__name__)
+
+GATE_PASSAGES = 5  # hits the relevance gate reads, whatever top_k is
 
 Mode = Literal["hybrid", "keyword", "dense"]
 
@@ -36,6 +43,7 @@ class RetrievalConfig:
     fusion: Literal["rrf", "weighted"] = "rrf"
     rrf_k: int = 60
     keyword_weight: float = 0.7
+    rerank_top: int = 20
 
 
 @dataclass
@@ -47,6 +55,16 @@ class SearchResult:
     reason: str = ""
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    evidence_score: float | None = None  # the gate's probability that the hits answer the query
+    gate: dict[str, Any] = field(default_factory=dict)  # the gate's threshold, model and features
+    reranker: str | None = None  # the cross-encoder that reordered the hits, if any
+    candidates: "Candidates | None" = field(default=None, repr=False)  # raw lists before fusion
+
+    def passages(self) -> list["Passage"]:
+        """The hits as the model reads them: neighbouring chunks of a document merged, each sentence once."""
+        from rag.context import assemble
+
+        return assemble(self.hits)
 
     def as_dict(self) -> dict[str, Any]:
         """The stable JSON contract of `rag search --json`."""
@@ -56,6 +74,9 @@ class SearchResult:
             "answerable": self.answerable,
             "reason": self.reason,
             "notes": list(self.notes),
+            "evidence_score": None if self.evidence_score is None else round(float(self.evidence_score), 6),
+            "reranker": self.reranker,
+            "gate": self.gate,
             "results": [
                 {
                     "chunk_id": hit.chunk_id,
@@ -81,6 +102,8 @@ class Candidates:
 
 
 class Retriever:
+    """Keyword and dense candidates -> fusion -> ready chunks -> optional rerank -> optional relevance gate."""
+
     def __init__(
         self,
         catalog: Catalog,
@@ -88,12 +111,21 @@ class Retriever:
         vectors: VectorSearch,
         embedder: QueryEmbedder,
         config: RetrievalConfig,
+        *,
+        reranker: "CrossEncoderReranker | None" = None,
+        gate: "Gate | None" = None,
+        term_stats: "TermStats | None" = None,
+        notes: Sequence[str] = (),
     ) -> None:
         self.catalog = catalog
         self.keyword = keyword
         self.vectors = vectors
         self.embedder = embedder
         self.config = config
+        self.reranker = reranker
+        self.gate = gate
+        self.term_stats = term_stats
+        self.notes = list(notes)
 
     def candidates(self, query: str, mode: Mode, timings: dict[str, float]) -> Candidates:
         keyword: list[tuple[str, float]] = []
@@ -112,28 +144,75 @@ class Retriever:
         return Candidates(keyword, dense)
 
     def fuse(self, candidates: Candidates, mode: Mode) -> list[tuple[str, float]]:
-        lists = {}
-        if mode in ("hybrid", "keyword"):
-            lists["keyword"] = candidates.keyword
-        if mode in ("hybrid", "dense"):
-            lists["dense"] = candidates.dense
+        if mode == "keyword":
+            return list(candidates.keyword)
+        if mode == "dense":
+            return list(candidates.dense)
+        lists = {"keyword": candidates.keyword, "dense": candidates.dense}
         weights = {"keyword": self.config.keyword_weight, "dense": 1.0 - self.config.keyword_weight}
         if self.config.fusion == "weighted":
             return weighted_fusion(lists, weights)
-        if mode != "hybrid":
-            return [(item, score) for item, score in lists[mode]]
         return reciprocal_rank_fusion(lists, k=self.config.rrf_k, weights=weights)
 
     def search(self, query: str, top_k: int | None = None, mode: Mode | None = None) -> SearchResult:
         mode = mode or self.config.mode
         limit = top_k or self.config.top_k
         timings: dict[str, float] = {}
+        notes = list(self.notes)
         started = time.perf_counter()
         candidates = self.candidates(query, mode, timings)
         fused = self.fuse(candidates, mode)
-        hits = self.hydrate(fused, candidates, limit)
+        depth = max(limit, GATE_PASSAGES, self.config.rerank_top if self.reranker is not None else 0)
+        hits = self.hydrate(fused, candidates, depth)
         timings["retrieve"] = time.perf_counter() - started
-        return SearchResult(query=query, hits=hits, mode=mode, timings=timings)
+        result = SearchResult(query=query, hits=hits, mode=mode, notes=notes, timings=timings, candidates=candidates)
+        if self.reranker is not None and hits:
+            begun = time.perf_counter()
+            result.hits = hits = self.reranker.rerank(query, hits, self.config.rerank_top)
+            result.reranker = self.reranker.name
+            timings["rerank"] = time.perf_counter() - begun
+        if self.gate is not None:
+            begun = time.perf_counter()
+            self._apply_gate(result, mode)
+            timings["gate"] = time.perf_counter() - begun
+        result.hits = hits[:limit]
+        timings["total"] = time.perf_counter() - started
+        return result
+
+    def evidence(self, result: SearchResult) -> "Evidence":
+        """What the relevance gate looks at for a search result (before it is cut to top_k)."""
+        from rag.analysis import analyze
+        from rag.gate import Evidence
+
+        candidates = result.candidates or Candidates([], [])
+        terms = list(dict.fromkeys(analyze(result.query)))
+        doc_count, doc_freq = self.term_stats(terms) if self.term_stats is not None and terms else (0, {})
+        top = result.hits[:GATE_PASSAGES]
+        return Evidence(
+            query=result.query,
+            passages=[h.chunk.text for h in top],
+            keyword=candidates.keyword,
+            dense=candidates.dense,
+            top_id=top[0].chunk_id if top else None,
+            rerank=[h.scores["rerank"] for h in top if "rerank" in h.scores],
+            doc_count=doc_count,
+            doc_freq=dict(doc_freq),
+        )
+
+    def _apply_gate(self, result: SearchResult, mode: Mode) -> None:
+        assert self.gate is not None
+        decision = self.gate.decide(self.evidence(result), mode)
+        result.answerable = decision.answerable
+        result.reason = decision.reason
+        result.evidence_score = decision.probability
+        result.gate = {
+            "model": decision.model,
+            "threshold": round(decision.threshold, 6),
+            "features": {k: round(float(v), 6) for k, v in decision.features.items()},
+        }
+        for note in decision.notes:
+            if note not in result.notes:
+                result.notes.append(note)
 
     def hydrate(self, fused: list[tuple[str, float]], candidates: Candidates, limit: int) -> list[Hit]:
         """Chunks for the best ids, from ready documents only, with every stage's score."""

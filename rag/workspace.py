@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from rag.catalog import Catalog
-from rag.embeddings import Embedder, EmbedderConfig
+from rag.embeddings import Embedder, EmbedderConfig, open_embedder
 from rag.keyword.base import KeywordIndex, open_keyword_index
 from rag.retrieval import Mode, RetrievalConfig, Retriever, SearchResult
 from rag.settings import Settings
@@ -20,16 +20,25 @@ from rag.stores import Stores
 from rag.types import DocumentRecord
 from rag.vectors import ChromaStore, open_vector_store
 
+if TYPE_CHECKING:
+    from rag.gate import Calibration, Gate
+    from rag.rerank import RerankerChoice
+    from llm.protocol import ChatEngine
+    from rag.answer import Answer, Answerer, AnswerStream
+    from rag.conversation import Conversation
+
 log = logging.getLogger(__name__)
 
 
 class Workspace:
-    def __init__(self, settings: Settings, *, embedder: Embedder | None = None) -> None:
-        """``embedder`` lets a process share one loaded model between workspaces (tests, web sessions)."""
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None, engine: "ChatEngine | None" = None) -> None:
+        """``embedder`` and ``engine`` let a process share loaded models between workspaces (tests, web sessions)."""
         self.settings = settings
         settings.home.mkdir(parents=True, exist_ok=True)
         if embedder is not None:
             self.__dict__["embedder"] = embedder
+        if engine is not None:
+            self.__dict__["engine"] = engine
 
     # --- parts, created on first use ---------------------------------------------------------------
     @cached_property
@@ -52,7 +61,7 @@ class Workspace:
     @cached_property
     def embedder(self) -> Embedder:
         s = self.settings
-        return Embedder(
+        return open_embedder(
             EmbedderConfig(
                 model=s.embedding_model,
                 backend=s.embedding_backend,
@@ -73,8 +82,49 @@ class Workspace:
             fusion=s.fusion,
             rrf_k=s.rrf_k,
             keyword_weight=s.keyword_weight,
+            rerank_top=s.rerank_top,
         )
-        return Retriever(self.catalog, self.keyword, self.vectors, self.embedder, config)
+        choice = self.reranker_choice
+        return Retriever(
+            self.catalog,
+            self.keyword,
+            self.vectors,
+            self.embedder,
+            config,
+            reranker=choice.reranker,
+            gate=self.gate,
+            term_stats=getattr(self.keyword, "term_stats", None),
+            notes=[choice.note] if choice.note else [],
+        )
+
+    @cached_property
+    def reranker_choice(self) -> "RerankerChoice":
+        """The cross-encoder the ``reranker`` setting resolves to, or None and why reranking is off."""
+        from rag.rerank import choose_reranker
+
+        return choose_reranker(self.settings.reranker, self.settings.reranker_model)
+
+    @cached_property
+    def gate_calibration(self) -> "Calibration":
+        """The relevance gate's calibration: RAG_GATE_CALIBRATION, else home/gate.json, else the shipped one."""
+        from rag.errors import ConfigError
+        from rag.gate import Calibration
+
+        s = self.settings
+        if s.gate_calibration is not None:
+            if not Path(s.gate_calibration).is_file():
+                raise ConfigError(f"{s.gate_calibration} does not exist; fix RAG_GATE_CALIBRATION or unset it")
+            return Calibration.load(s.gate_calibration)
+        if s.gate_path.is_file():
+            return Calibration.load(s.gate_path)
+        return Calibration.shipped()
+
+    @cached_property
+    def gate(self) -> "Gate | None":
+        """The relevance gate (None when RAG_GATE=false)."""
+        from rag.gate import Gate
+
+        return Gate(self.gate_calibration, embedding_model=self.embedder.name) if self.settings.gate else None
 
     # --- operations -------------------------------------------------------------------------------
     def ingest(self, files: Sequence[Path], password: str | None = None, on_event: Callable | None = None):  # noqa: ANN201
@@ -99,6 +149,42 @@ class Workspace:
     def search(self, query: str, top_k: int | None = None, mode: Mode | None = None) -> SearchResult:
         return self.retriever.search(query, top_k=top_k, mode=mode)
 
+    # --- answers (rag/answer.py) ------------------------------------------------------------------
+    @cached_property
+    def engine(self) -> "ChatEngine":
+        """The chat engine the settings describe (loaded on first use; nothing is downloaded)."""
+        from llm.config import EngineConfig
+        from llm.factory import open_engine
+
+        s = self.settings
+        return open_engine(
+            EngineConfig(
+                backend=s.llm_backend,
+                model=s.llm_model,
+                url=s.llm_url,
+                api_key=s.llm_api_key,
+                chat_format=s.llm_chat_format,
+                context_length=s.llm_context,
+                threads=s.threads or None,
+                timeout=s.llm_timeout,
+                seed=s.seed,
+            )
+        )
+
+    @cached_property
+    def answerer(self) -> "Answerer":
+        from rag.answer import AnswerConfig, Answerer
+
+        return Answerer(self.search, lambda: self.engine, self.embedder, AnswerConfig.from_settings(self.settings))
+
+    def ask(self, question: str, conversation: "Conversation | None" = None) -> "AnswerStream":
+        """Answer a question from the documents: iterate the stream for the text, then read ``.answer``."""
+        return self.answerer.ask(question, conversation)
+
+    def ask_once(self, question: str, conversation: "Conversation | None" = None) -> "Answer":
+        """The finished answer to a question (no streaming)."""
+        return self.answerer.ask_once(question, conversation)
+
     def documents(self) -> list[DocumentRecord]:
         return self.catalog.documents()
 
@@ -121,3 +207,6 @@ class Workspace:
                 part.close()
         self.__dict__.pop("stores", None)
         self.__dict__.pop("retriever", None)
+        self.__dict__.pop("gate", None)
+        self.__dict__.pop("gate_calibration", None)
+        self.__dict__.pop("answerer", None)  # the engine is kept: it may be shared, and holds no files

@@ -234,3 +234,33 @@ def start_chroma(data_dir: Path, timeout: float = 60.0) -> ServerProcess:
         )
 
     return _start_on_free_port(start)
+
+
+def streamlit_ready(url: str) -> bool:
+    answer = _http_get(url.rstrip("/") + "/_stcore/health")
+    return answer is not None and answer[0] == 200
+
+
+def start_rag_web(home: Path, timeout: float = 90.0, env: dict[str, str] | None = None) -> ServerProcess:
+    """``rag web --port P`` (the Streamlit web chat) on a free 127.0.0.1 port, with ``RAG_HOME=home``."""
+    rag = shutil.which("rag", path=str(Path(sys.executable).parent)) or shutil.which("rag")
+    if not rag:
+        raise ServerStartError("the rag command is not installed (pip install -e .)")
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("RAG_") or key.startswith("RAG_TEST_")
+    }
+    environment.update({"RAG_HOME": str(home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+    environment.update(env or {})
+
+    def start(port: int) -> ServerProcess:
+        return _start(
+            "rag web",
+            [rag, "web", "--host", "127.0.0.1", "--port", str(port)],
+            f"http://127.0.0.1:{port}",
+            streamlit_ready,
+            home.parent / f"rag-web-{port}.log",
+            timeout,
+            env=environment,
+        )
+
+    return _start_on_free_port(start)

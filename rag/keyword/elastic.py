@@ -186,7 +186,6 @@ class ElasticsearchIndex:
             max_retries=MAX_RETRIES,
             retry_on_timeout=False,
         )
-        self._index_ready = False
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "ElasticsearchIndex":
@@ -227,8 +226,8 @@ class ElasticsearchIndex:
             raise BackendUnavailable(_BACKEND, _URL_SETTING, f"{self._display_url}: {_reason(exc)}") from exc
 
     def _ensure_index(self) -> None:
-        if self._index_ready:
-            return
+        """Create the index when it is missing. Checked before every write (one cheap HEAD request): a
+        cluster that auto-creates a deleted index would otherwise give it a dynamic, wrongly analyzed mapping."""
         with self._errors():
             if not self._client.indices.exists(index=self.index):
                 try:
@@ -237,7 +236,6 @@ class ElasticsearchIndex:
                 except BadRequestError as exc:
                     if exc.message != "resource_already_exists_exception":  # another process created it
                         raise
-        self._index_ready = True
 
     # --- writing ----------------------------------------------------------------------------------
     def add(self, chunks: Sequence[Chunk], titles: dict[str, str] | None = None) -> None:
@@ -305,6 +303,26 @@ class ElasticsearchIndex:
                 return []
         return [(hit["_id"], float(hit["_score"])) for hit in response["hits"]["hits"]]
 
+    def term_stats(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """(chunks indexed, {term: chunks containing it}) for analyzer tokens (the relevance gate's IDF)."""
+        terms = list(dict.fromkeys(terms))
+        with self._errors():
+            try:
+                response = self._client.search(
+                    index=self.index,
+                    size=0,
+                    track_total_hits=True,
+                    aggs={"terms": {"filters": {"filters": {t: {"term": {"keywords": t}} for t in terms}}}},
+                )
+            except NotFoundError as exc:
+                if not _index_missing(exc):
+                    raise
+                return 0, {t: 0 for t in terms}
+        total = response["hits"]["total"]
+        doc_count = int(total["value"] if isinstance(total, dict) else total)
+        buckets = response.get("aggregations", {}).get("terms", {}).get("buckets", {})
+        return doc_count, {t: int(buckets.get(t, {}).get("doc_count", 0)) for t in terms}
+
     def doc_ids(self) -> set[str]:
         with self._errors():
             try:
@@ -348,7 +366,6 @@ class ElasticsearchIndex:
             except NotFoundError as exc:
                 if not _index_missing(exc):
                     raise
-        self._index_ready = False
 
     def close(self) -> None:
         self._client.close()

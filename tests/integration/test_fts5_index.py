@@ -249,6 +249,7 @@ def _python(code: str, *args: str) -> list[str]:
     return [sys.executable, "-c", code, *args]
 
 
+@pytest.mark.slow
 def test_a_reader_in_another_process_sees_committed_chunks_during_a_write(index: Fts5Index, path: Path):
     index.add(CORPUS)
     expected = index.search("trust attention", 5)
@@ -265,6 +266,7 @@ def test_a_reader_in_another_process_sees_committed_chunks_during_a_write(index:
     assert [tuple(hit) for hit in json.loads(result.stdout)] == expected
 
 
+@pytest.mark.slow
 def test_readers_only_ever_see_whole_batches_while_another_process_writes(index: Fts5Index, path: Path):
     per_doc, docs = 7, 40
     writer = subprocess.Popen(_python(_WRITER, str(path), str(per_doc), str(docs)), cwd=REPO, stderr=subprocess.PIPE)

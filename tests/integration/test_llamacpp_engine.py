@@ -20,7 +20,7 @@ GREEDY = GenerationParams(temperature=0.0, max_new_tokens=48)
 
 @pytest.fixture(scope="module")
 def engine(smollm2_gguf):
-    engine = LlamaCppEngine(smollm2_gguf, context_length=2048, threads=2)
+    engine = LlamaCppEngine(smollm2_gguf, context_length=2048, threads=1)
     yield engine
     engine.close()
 
@@ -94,7 +94,7 @@ def test_prompt_longer_than_the_context_is_refused(engine):
 
 
 def test_llama2_format_can_be_forced_and_builds_exact_ids(smollm2_gguf):
-    engine = LlamaCppEngine(smollm2_gguf, context_length=512, threads=2, chat_format="llama-2")
+    engine = LlamaCppEngine(smollm2_gguf, context_length=512, threads=1, chat_format="llama-2")
     try:
         llama = engine._llama
         expected = llama2_prompt_ids(
@@ -111,7 +111,7 @@ def test_llama2_format_can_be_forced_and_builds_exact_ids(smollm2_gguf):
 
 
 def test_factory_opens_the_packaged_model_for_auto(smollm2_gguf):
-    engine = open_engine(EngineConfig(backend="llamacpp", model="auto", context_length=512, threads=2))
+    engine = open_engine(EngineConfig(backend="llamacpp", model="auto", context_length=512, threads=1))
     try:
         assert isinstance(engine, LlamaCppEngine)
         assert engine.model_path == smollm2_gguf

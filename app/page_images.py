@@ -1,0 +1,161 @@
+"""Pictures of PDF pages for the web chat, rendered with pypdfium2, with the cited sentence marked.
+
+pdfium is not thread-safe (not even across different documents), and Streamlit serves every browser tab
+from its own thread, so all pdfium work of the web process goes through ``PDFIUM_LOCK``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import threading
+from pathlib import Path
+
+import pypdfium2 as pdfium
+from PIL import Image, ImageDraw
+
+from rag.errors import DocumentError
+
+log = logging.getLogger(__name__)
+
+PDFIUM_LOCK = threading.RLock()
+HIGHLIGHT_FILL = (255, 214, 0, 90)  # translucent yellow, like a marker pen
+HIGHLIGHT_EDGE = (230, 150, 0, 200)
+
+
+def render_page_png(
+    path: Path,
+    page_number: int,
+    width_px: int = 900,
+    highlight: str | None = None,
+    password: str | None = None,
+) -> bytes:
+    """PNG of page ``page_number`` (1-based) of the PDF at ``path``, ``width_px`` wide.
+
+    When ``highlight`` is given and found on the page, it is marked with a translucent box per line.
+    Raises ``DocumentError`` when the file or page cannot be read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DocumentError(f"{path.name} is no longer on disk")
+    with PDFIUM_LOCK:
+        try:
+            document = pdfium.PdfDocument(str(path), password=password)
+        except pdfium.PdfiumError as exc:
+            raise DocumentError(f"cannot open {path.name}: {exc}") from None
+        try:
+            if not 1 <= page_number <= len(document):
+                raise DocumentError(f"{path.name} has no page {page_number}")
+            page = document[page_number - 1]
+            try:
+                page_width, page_height = page.get_size()
+                scale = max(0.1, width_px / max(page_width, 1.0))
+                bitmap = page.render(scale=scale)
+                image = bitmap.to_pil().convert("RGB")
+                bitmap.close()
+                rects = _find_rects(page, highlight) if highlight else []
+            finally:
+                page.close()
+        finally:
+            document.close()
+    if rects:
+        image = _mark(image, rects, scale, page_height)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def page_contains(path: Path, page_number: int, text: str, password: str | None = None) -> bool:
+    """True when ``text`` (or a good part of it) is found on the page."""
+    with PDFIUM_LOCK:
+        try:
+            document = pdfium.PdfDocument(str(path), password=password)
+        except pdfium.PdfiumError:
+            return False
+        try:
+            if not 1 <= page_number <= len(document):
+                return False
+            page = document[page_number - 1]
+            try:
+                return bool(_find_rects(page, text))
+            finally:
+                page.close()
+        finally:
+            document.close()
+
+
+def _find_rects(page: pdfium.PdfPage, sentence: str) -> list[tuple[float, float, float, float]]:
+    """Rectangles (left, bottom, right, top in PDF units) covering ``sentence`` on ``page``."""
+    textpage = page.get_textpage()
+    try:
+        span = _locate(textpage, sentence)
+        if span is None:
+            return []
+        start, count = span
+        return [textpage.get_rect(i) for i in range(textpage.count_rects(start, count))]
+    finally:
+        textpage.close()
+
+
+def _locate(textpage: pdfium.PdfTextPage, sentence: str) -> tuple[int, int] | None:
+    """(first char index, char count) of the sentence on the page, found by short word anchors.
+
+    The indexed text was cleaned (lines joined, hyphenation undone), so the sentence is rarely found
+    verbatim: its start is found from its first words and its end from its last words.
+    """
+    words = [w for w in re.split(r"\s+", sentence.strip()) if w]
+    if not words:
+        return None
+    start = _first_hit(textpage, _anchors(words, from_end=False), after=0)
+    if start is None:
+        return None
+    first_index, _ = start
+    end = _first_hit(textpage, _anchors(words, from_end=True), after=first_index)
+    if end is not None:
+        end_index, end_count = end
+        last = end_index + end_count
+    else:
+        last = min(textpage.count_chars(), first_index + len(sentence))
+    if last <= first_index:
+        return None
+    return first_index, last - first_index
+
+
+def _anchors(words: list[str], from_end: bool) -> list[str]:
+    """Phrases of 6, 4, 3 and 2 words from the start (or end) of the sentence, shifted by up to 2 words."""
+    if len(words) == 1:
+        return words
+    phrases = []
+    for size in (6, 4, 3, 2):
+        for shift in range(3):
+            if size + shift > len(words):
+                break
+            chunk = words[len(words) - size - shift : len(words) - shift] if from_end else words[shift : shift + size]
+            phrases.append(" ".join(chunk))
+    return list(dict.fromkeys(phrases))
+
+
+def _first_hit(textpage: pdfium.PdfTextPage, phrases: list[str], after: int) -> tuple[int, int] | None:
+    for phrase in phrases:
+        searcher = textpage.search(phrase, match_case=False)
+        try:
+            while True:
+                hit = searcher.get_next()
+                if hit is None:
+                    break
+                if hit[0] >= after:
+                    return hit
+        finally:
+            searcher.close()
+    return None
+
+
+def _mark(image: Image.Image, rects: list[tuple[float, float, float, float]], scale: float, page_height: float) -> Image.Image:
+    overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    pad = max(1.0, 1.5 * scale)
+    for left, bottom, right, top in rects:
+        box = (left * scale - pad, (page_height - top) * scale - pad, right * scale + pad, (page_height - bottom) * scale + pad)
+        draw.rectangle(box, fill=HIGHLIGHT_FILL, outline=HIGHLIGHT_EDGE, width=1)
+    return Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")

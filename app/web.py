@@ -1,0 +1,428 @@
+"""The web chat: ask your PDFs, read the answer with its sources, see the page, manage documents.
+
+Run it with ``rag web`` (``streamlit run app/web.py`` on ``web_host:web_port``). Settings come from the
+same place as the CLI's (``RAG_*`` variables, ``rag.toml``); the sidebar changes a few of them for the
+current browser session only. Heavy parts (embedding model, stores, chat model) are built once per
+process and shared by every session.
+
+Text from documents and from the model is always escaped before Streamlit renders it as markdown
+(``app.web_helpers.escape_markdown``); no raw HTML is ever rendered.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from app import web_helpers as h
+from app.page_images import PDFIUM_LOCK, page_contains, render_page_png
+from rag.errors import RagError
+from rag.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+PAGE_WIDTH_PX = 900
+MODES = ("hybrid", "keyword", "dense")
+MODE_LABELS = {"hybrid": "Hybrid", "keyword": "Keyword", "dense": "Semantic"}
+MODE_HELP = "Hybrid combines keyword (BM25) and semantic (embedding) search; usually the best."
+
+
+# --- process-wide resources -----------------------------------------------------------------------
+def _settings() -> Settings:
+    return load_settings()
+
+
+@st.cache_resource(show_spinner=False)
+def _shared_workspace(key: str, _settings: Settings):  # noqa: ANN202 - rag.workspace.Workspace
+    """One workspace per configuration and process: its models and stores are loaded once."""
+    from rag.workspace import Workspace
+
+    log.info("web: opening workspace %s", _settings.home)
+    return Workspace(_settings)
+
+
+@st.cache_resource(show_spinner=False)
+def _answer_lock() -> threading.Lock:
+    """The chat model answers one question at a time (llama.cpp is not thread-safe)."""
+    return threading.Lock()
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _page_png(path: str, modified_ns: int, page: int, highlight: str | None) -> bytes:
+    return render_page_png(Path(path), page, width_px=PAGE_WIDTH_PX, highlight=highlight)
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _page_has(path: str, modified_ns: int, page: int, text: str) -> bool:
+    return page_contains(Path(path), page, text)
+
+
+# --- session state --------------------------------------------------------------------------------
+def _state() -> Any:
+    state = st.session_state
+    state.setdefault("messages", [])  # {"role", "text", "answer"?, "error"?}
+    state.setdefault("conversation", None)
+    state.setdefault("uploader_round", 0)
+    state.setdefault("ingest_lines", [])
+    return state
+
+
+def _new_conversation() -> None:
+    st.session_state["messages"] = []
+    st.session_state["conversation"] = None
+
+
+def _overrides(settings: Settings) -> dict[str, Any]:
+    """The settings this session changed in the sidebar (defaults come from the configuration)."""
+    state = st.session_state
+    overrides: dict[str, Any] = {}
+    mode = state.get("opt_mode", settings.retrieval_mode)
+    if mode != settings.retrieval_mode:
+        overrides["retrieval_mode"] = mode
+    top_k = state.get("opt_top_k", settings.top_k)
+    if top_k != settings.top_k:
+        overrides["top_k"] = int(top_k)
+    rerank_on = state.get("opt_rerank", settings.reranker != "none")
+    if rerank_on != (settings.reranker != "none"):
+        overrides["reranker"] = "auto" if rerank_on else "none"
+    temperature = state.get("opt_temperature", settings.temperature)
+    if abs(float(temperature) - settings.temperature) > 1e-9:
+        overrides["temperature"] = float(temperature)
+    return overrides
+
+
+def _workspace(settings: Settings):  # noqa: ANN202
+    shared = _shared_workspace(settings.model_dump_json(), settings)
+    overrides = _overrides(settings)
+    if not overrides:
+        return shared
+    return _session_workspace(settings.model_dump_json(), tuple(sorted(overrides.items())), shared)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _session_workspace(key: str, overrides: tuple, _shared):  # noqa: ANN001, ANN202
+    """A workspace with this session's sidebar settings that borrows the shared one's heavy parts."""
+    from app.web_workspace import session_workspace
+
+    return session_workspace(_shared, dict(overrides))
+
+
+# --- sidebar: documents ---------------------------------------------------------------------------
+def _sidebar_upload(workspace, settings: Settings) -> None:  # noqa: ANN001
+    state = _state()
+    limit = h.upload_limit_mb(settings.max_upload_mb)
+    files = st.file_uploader(
+        "Add PDFs",
+        type=["pdf"],
+        accept_multiple_files=True,
+        key=f"uploader_{state['uploader_round']}",
+        help=f"Up to {h.format_mb(settings.max_upload_mb)} MB per file. Files are stored in {settings.uploads_path}.",
+        max_upload_size=limit,
+    )
+    if files:
+        label = f"Add {h.plural(len(files), 'file')} to the library"
+        if st.button(label, type="primary", icon=":material/upload_file:", key="ingest", width="stretch"):
+            state["ingest_lines"] = _ingest_uploads(workspace, settings, files)
+            state["uploader_round"] += 1  # a fresh, empty uploader
+            st.rerun()
+    for line in state["ingest_lines"]:
+        _show_line(line)
+
+
+def _show_line(line: h.ResultLine) -> None:
+    icons = {"success": ":material/check_circle:", "info": ":material/info:", "warning": ":material/warning:", "error": ":material/error:"}
+    show = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}[line.level]
+    show(h.escape_markdown(line.text), icon=icons[line.level])
+
+
+def _ingest_uploads(workspace, settings: Settings, files: list) -> list[h.ResultLine]:  # noqa: ANN001
+    """Save the uploads under home/uploads and ingest them, with a progress bar; one line per file."""
+    from ingest.pipeline import IngestEvent
+
+    lines: list[h.ResultLine] = []
+    uploads = settings.uploads_path
+    uploads.mkdir(parents=True, exist_ok=True)
+    saved: list[Path] = []
+    for uploaded in files:
+        name = h.safe_upload_name(uploaded.name)
+        problem = h.upload_size_error(name, uploaded.size, settings.max_upload_mb)
+        if problem:
+            lines.append(h.ResultLine("error", problem))
+            continue
+        target = h.upload_destination(uploads, uploaded.name)
+        if target in saved:
+            lines.append(h.ResultLine("info", f"{name}: uploaded twice; added once"))
+            continue
+        _write_atomically(target, uploaded.getvalue())
+        saved.append(target)
+    if not saved:
+        return lines
+
+    progress = st.progress(0.0, text="Loading the embedding model…")
+    done = 0
+    total = len(saved)
+
+    def on_event(event: IngestEvent) -> None:
+        nonlocal done, total
+        if event.kind == "start":
+            total = max(event.files_total, 1)
+        elif event.kind == "file":
+            progress.progress(done / total, text=h.escape_markdown(f"Reading {Path(event.path).name} ({done + 1} of {total})…"))
+        elif event.kind == "done":
+            done += 1
+            progress.progress(done / total, text=h.escape_markdown(f"{done} of {total} done"))
+
+    try:
+        with PDFIUM_LOCK:  # pdfium is not thread-safe: no page pictures while reading PDFs
+            report = workspace.ingest(saved, on_event=on_event)
+    except RagError as exc:
+        progress.empty()
+        lines.append(h.ResultLine("error", str(exc)))
+        return lines
+    progress.empty()
+    lines.extend(h.describe_result(result) for result in report.results)
+    if report.aborted:
+        lines.append(h.ResultLine("error", f"stopped: {report.aborted}; add the files again when it is back"))
+    return lines
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".upload-", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _sidebar_documents(workspace, settings: Settings) -> None:  # noqa: ANN001
+    try:
+        documents = workspace.documents()
+    except RagError as exc:
+        st.error(h.escape_markdown(str(exc)))
+        return
+    st.subheader(f"Library · {len(documents)}" if documents else "Library", anchor=False)
+    if not documents:
+        st.caption("No documents yet. Add PDFs above.")
+        return
+    for record in documents:
+        with st.container(border=True):
+            text, button = st.columns([5, 1], vertical_alignment="center")
+            text.markdown(f"**{h.escape_markdown(record.title or record.file_name)}**")
+            text.caption(
+                h.escape_markdown(
+                    f"{record.file_name} · {h.plural(record.pages, 'page')} · {h.plural(record.chunks, 'chunk')} · "
+                    f"{h.format_date(record.ingested_at)}"
+                )
+            )
+            if button.button("", icon=":material/delete:", key=f"remove_{record.doc_id}", help=f"Remove {record.file_name}"):
+                _remove(workspace, settings, record)
+                st.rerun()
+
+
+def _remove(workspace, settings: Settings, record) -> None:  # noqa: ANN001
+    try:
+        workspace.remove(record.doc_id)
+    except RagError as exc:
+        st.session_state["ingest_lines"] = [h.ResultLine("error", f"{record.file_name}: {exc}")]
+        return
+    path = Path(record.path)
+    # Our own copy of an upload goes too, unless another document still points at it.
+    if h.is_inside(path, settings.uploads_path) and not any(d.path == record.path for d in workspace.documents()):
+        path.unlink(missing_ok=True)
+    st.session_state["ingest_lines"] = [h.ResultLine("info", f"{record.file_name}: removed")]
+
+
+# --- sidebar: settings ----------------------------------------------------------------------------
+def _sidebar_settings(settings: Settings) -> None:
+    with st.expander("Answer settings", icon=":material/tune:"):
+        st.radio(
+            "Search",
+            MODES,
+            index=MODES.index(settings.retrieval_mode),
+            format_func=lambda m: MODE_LABELS[m],
+            horizontal=True,
+            key="opt_mode",
+            help=MODE_HELP,
+        )
+        st.slider("Passages given to the model", 1, 20, value=min(settings.top_k, 20), key="opt_top_k")
+        st.toggle(
+            "Rerank with a cross-encoder",
+            value=settings.reranker != "none",
+            key="opt_rerank",
+            help="Re-scores the best candidates with a cross-encoder when one is installed.",
+        )
+        st.slider(
+            "Temperature",
+            0.0,
+            1.5,
+            value=float(min(settings.temperature, 1.5)),
+            step=0.05,
+            key="opt_temperature",
+            help="0 gives the same answer every time; higher values vary the wording.",
+        )
+    with st.expander("In use", icon=":material/memory:"):
+        for what, which in h.describe_backends(settings):
+            st.caption(f"**{h.escape_markdown(what)}** · {h.escape_markdown(which)}")
+        st.caption(f"**Data folder** · {h.escape_markdown(str(settings.home))}")
+        for note in st.session_state.get("notes", []):
+            st.caption(":material/info: " + h.escape_markdown(note))
+
+
+# --- main: the chat -------------------------------------------------------------------------------
+def _render_answer(workspace, answer, key: str) -> None:  # noqa: ANN001 - rag.answer.Answer
+    if answer.refused:
+        st.warning(h.escape_markdown(answer.answer), icon=":material/search_off:", title="Not in your documents")
+        if answer.reason:
+            st.caption(h.escape_markdown(f"Why: {answer.reason}"))
+        return
+    st.markdown(h.escape_markdown(answer.answer))
+    unsupported = h.unsupported_sentences(answer.grounding)
+    if unsupported:
+        st.caption(
+            ":material/warning: "
+            + h.escape_markdown("Not supported by the sources: " + " · ".join(f"“{s}”" for s in unsupported))
+        )
+    timing = h.describe_timings(answer.timings)
+    if timing:
+        st.caption(h.escape_markdown(timing))
+    if answer.citations:
+        _render_sources(workspace, answer, key)
+
+
+def _render_sources(workspace, answer, key: str) -> None:  # noqa: ANN001
+    citations = list(answer.citations)
+    labels = [h.escape_markdown(f"[{c.n}] {_short(c.title or c.file or c.doc)} · {h.format_pages(c.pages)}") for c in citations]
+    st.markdown("**Sources**")
+    for tab, citation in zip(st.tabs(labels, key=f"sources_{key}"), citations):
+        with tab:
+            _render_citation(workspace, answer.answer, citation)
+
+
+def _short(title: str, limit: int = 32) -> str:
+    title = " ".join(title.split())
+    return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
+
+
+def _render_citation(workspace, answer_text: str, citation) -> None:  # noqa: ANN001
+    record = workspace.catalog.get(citation.doc)
+    file_name = record.file_name if record else (citation.file or citation.doc)
+    chunks = workspace.catalog.chunks_of(citation.doc) if record else []
+    shown = h.shown_passage(chunks, citation.pages, citation.snippet, h.claim_for_citation(answer_text, citation.n))
+    text_column, page_column = st.columns([3, 2], gap="medium")
+    with text_column:
+        st.markdown(f"**{h.escape_markdown(citation.title or file_name)}**")
+        st.caption(h.escape_markdown(f"{file_name} · {h.format_pages(citation.pages)}"))
+        with st.container(border=True):
+            st.markdown(h.highlighted_markdown(shown.text, shown.span))
+    with page_column:
+        if record is None:
+            st.caption("This document has been removed from the library.")
+            return
+        path = Path(record.path)
+        try:
+            modified = path.stat().st_mtime_ns
+        except OSError:
+            st.caption(h.escape_markdown(f"{file_name} is no longer on disk."))
+            return
+        pages = shown.pages or list(citation.pages) or [1]
+        page = pages[0]
+        sentence = shown.sentence
+        if sentence and len(pages) > 1:
+            page = next((p for p in pages if _page_has(str(path), modified, p, sentence)), page)
+        try:
+            png = _page_png(str(path), modified, page, sentence)
+        except RagError as exc:
+            st.caption(h.escape_markdown(str(exc)))
+            return
+        st.image(png, caption=h.escape_markdown(f"Page {page} of {file_name}"), width="stretch")
+
+
+def _ask(workspace, question: str) -> None:  # noqa: ANN001
+    from rag.conversation import Conversation
+
+    state = _state()
+    if state["conversation"] is None:
+        state["conversation"] = Conversation()
+    state["messages"].append({"role": "user", "text": question})
+    with st.chat_message("user"):
+        st.markdown(h.escape_markdown(question))
+    with st.chat_message("assistant"):
+        slot = st.empty()
+        started = time.perf_counter()
+        try:
+            with _answer_lock():
+                with slot.container():
+                    with st.spinner("Searching your documents…", show_time=True):
+                        stream = workspace.ask(question, conversation=state["conversation"])
+                        first = next(stream, None)
+                    pieces = [first] if first is not None else []
+                    st.write_stream(h.escape_stream(_chain(pieces, stream)))
+                answer = stream.answer
+        except RagError as exc:
+            slot.error(h.escape_markdown(str(exc)), icon=":material/error:")
+            state["messages"].append({"role": "assistant", "text": "", "error": str(exc)})
+            return
+        log.info("web: answered in %.2fs", time.perf_counter() - started)
+        state["messages"].append({"role": "assistant", "text": answer.answer, "answer": answer})
+        state["notes"] = list(answer.notes)
+        with slot.container():
+            _render_answer(workspace, answer, key=str(len(state["messages"])))
+
+
+def _chain(first: list[str], rest):  # noqa: ANN001, ANN202
+    yield from first
+    yield from rest
+
+
+def _render_history(workspace) -> None:  # noqa: ANN001
+    for index, message in enumerate(st.session_state["messages"]):
+        with st.chat_message(message["role"]):
+            if message.get("error"):
+                st.error(h.escape_markdown(message["error"]), icon=":material/error:")
+            elif message.get("answer") is not None:
+                _render_answer(workspace, message["answer"], key=str(index + 1))
+            else:
+                st.markdown(h.escape_markdown(message["text"]))
+
+
+def main() -> None:
+    st.set_page_config(page_title="Ask your PDFs", page_icon=":material/menu_book:", layout="wide")
+    try:
+        settings = _settings()
+    except RagError as exc:
+        st.error(h.escape_markdown(str(exc)))
+        st.stop()
+    _state()
+    workspace = _workspace(settings)
+
+    with st.sidebar:
+        st.header("Your documents", anchor=False)
+        _sidebar_upload(workspace, settings)
+        _sidebar_documents(workspace, settings)
+        st.divider()
+        _sidebar_settings(settings)
+
+    title, button = st.columns([5, 1], vertical_alignment="bottom")
+    title.title("Ask your PDFs", anchor=False)
+    title.caption("Answers come only from your documents, with the page they come from — or an honest “not in your documents”.")
+    button.button("New conversation", icon=":material/add_comment:", on_click=_new_conversation, key="new_conversation", width="stretch")
+
+    _render_history(workspace)
+    if not st.session_state["messages"] and not workspace.documents():
+        st.info("Add PDFs in the sidebar, then ask a question about them.", icon=":material/upload_file:")
+    question = st.chat_input("Ask a question about your documents")
+    if question and question.strip():
+        _ask(workspace, question.strip())
+
+
+main()

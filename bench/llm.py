@@ -1,0 +1,187 @@
+"""LLM benchmark: time to first token and tokens/s, llama.cpp in-process vs the HTTP path, on SmolLM2.
+
+    python bench/llm.py [--model auto] [--threads N] [--prompt-tokens 1000] [--new-tokens 128] [--runs 3]
+
+Both paths get the same ~1,000-token grounded prompt (numbered passages + a question), evaluated from scratch
+on every run, greedy decoding. The HTTP path is ``python -m llm.server`` (llama-cpp-python's OpenAI-compatible
+server, the one ``rag serve-llm`` runs) on a free local port, streamed over SSE by ``OpenAIEngine``.
+
+Goals on a 2-core machine: in-process >= 50 tokens/s and first token <= 1 s; HTTP adds <= 10%.
+Figures depend on what else runs on the machine: the load average is printed first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from llm.factory import resolve_model_path  # noqa: E402
+from llm.llamacpp_engine import LlamaCppEngine, default_threads  # noqa: E402
+from llm.openai_engine import OpenAIEngine  # noqa: E402
+from llm.protocol import ChatEngine, GenerationParams, Message  # noqa: E402
+
+SYSTEM = (
+    "You answer questions using only the numbered passages. Cite passages like [2]. "
+    "If the passages do not contain the answer, say that the documents do not say."
+)
+SENTENCES = [
+    "Cryptographic keys should be generated with an approved random bit generator.",
+    "A key's cryptoperiod is the span of time during which it is authorized for use.",
+    "RSA keys of 2048 bits provide about 112 bits of security strength.",
+    "Elliptic curve keys of 224 bits give comparable strength at a smaller size.",
+    "Key material must be destroyed when it is no longer needed.",
+    "Transformers use self-attention to relate every token to every other token.",
+    "Retrieval-augmented generation grounds a model's answer in retrieved passages.",
+    "Page numbers let a reader check every claim against the source document.",
+]
+
+
+@dataclass
+class Run:
+    first_token_s: float
+    total_s: float
+    new_tokens: int
+
+    @property
+    def decode_tokens_per_s(self) -> float:
+        decode = self.total_s - self.first_token_s
+        return (self.new_tokens - 1) / decode if decode > 0 and self.new_tokens > 1 else float("nan")
+
+
+def build_question(engine: LlamaCppEngine, target_tokens: int, variant: int) -> list[Message]:
+    """Numbered passages until the formatted prompt reaches about ``target_tokens``."""
+    passages: list[str] = []
+    i = 0
+    while True:
+        body = " ".join(SENTENCES[(i + k + variant) % len(SENTENCES)] for k in range(4))
+        candidate = passages + [f"[{len(passages) + 1}] (doc{variant}.pdf, p. {i + 1}) {body}"]
+        messages = [
+            Message("system", SYSTEM),
+            Message("user", "Passages:\n" + "\n\n".join(candidate) + f"\n\nQuestion {variant}: How long should keys be used, and why? Explain in detail."),
+        ]
+        if engine.prompt_tokens(messages) > target_tokens and passages:
+            return previous
+        passages, previous, i = candidate, messages, i + 1
+
+
+def measure(engine: ChatEngine, messages: list[Message], params: GenerationParams, counter: LlamaCppEngine) -> Run:
+    started = time.perf_counter()
+    first = None
+    parts: list[str] = []
+    for delta in engine.stream(messages, params):
+        if first is None:
+            first = time.perf_counter() - started
+        parts.append(delta)
+    total = time.perf_counter() - started
+    return Run(first or total, total, counter.count_tokens("".join(parts)))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(model: Path, threads: int, context: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [
+        sys.executable, "-m", "llm.server", "--model", str(model), "--port", str(port),
+        "--threads", str(threads), "--context-length", str(context),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"the server exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/models", timeout=1):
+                return process, url
+        except OSError:
+            time.sleep(0.2)
+    process.terminate()
+    sys.exit("the server did not start within 120 s")
+
+
+def summarise(name: str, runs: list[Run], prompt_tokens: int) -> dict[str, float]:
+    ttft = statistics.median(r.first_token_s for r in runs)
+    tps = statistics.median(r.decode_tokens_per_s for r in runs)
+    total = statistics.median(r.total_s for r in runs)
+    new = statistics.median(r.new_tokens for r in runs)
+    print(
+        f"{name:<22} first token {ttft:6.3f} s   decode {tps:6.1f} tok/s   prompt {prompt_tokens / ttft:7.0f} tok/s   "
+        f"total {total:6.2f} s for {new:.0f} new tokens"
+    )
+    return {"ttft": ttft, "tps": tps, "total": total, "new": new}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="auto", help="GGUF path; 'auto' is the packaged SmolLM2")
+    parser.add_argument("--threads", type=int, default=default_threads())
+    parser.add_argument("--context", type=int, default=4096)
+    parser.add_argument("--prompt-tokens", type=int, default=1000)
+    parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--skip-http", action="store_true")
+    args = parser.parse_args()
+
+    model = resolve_model_path(args.model)
+    load1, load5, _ = os.getloadavg()
+    print(f"model {model.name}, {args.threads} threads, {os.cpu_count()} CPUs, load average {load1:.2f} / {load5:.2f}")
+    params = GenerationParams(temperature=0.0, max_new_tokens=args.new_tokens)
+
+    started = time.perf_counter()
+    local = LlamaCppEngine(model, context_length=args.context, threads=args.threads)
+    print(f"in-process load {time.perf_counter() - started:.2f} s, chat format {local.chat_format}")
+    questions = [build_question(local, args.prompt_tokens, v) for v in range(args.runs + 1)]
+    prompt_tokens = round(statistics.mean(local.prompt_tokens(q) for q in questions))
+    print(f"prompt {prompt_tokens} tokens, up to {args.new_tokens} new tokens, {args.runs} runs (+1 warm-up), medians:")
+
+    measure(local, questions[-1], params, local)  # warm-up
+    results = {"in-process": summarise("llama.cpp in-process", [measure(local, q, params, local) for q in questions[:-1]], prompt_tokens)}
+
+    if not args.skip_http:
+        local_threads_note = "" if args.threads == 1 else " (the server runs while the in-process model stays loaded)"
+        process, url = start_server(model, args.threads, args.context)
+        try:
+            remote = OpenAIEngine(url, context_length=args.context, timeout=300)
+            measure(remote, questions[-1], params, local)  # warm-up
+            results["http"] = summarise("HTTP (llm.server)", [measure(remote, q, params, local) for q in questions[:-1]], prompt_tokens)
+            remote.close()
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        a, b = results["in-process"], results["http"]
+        print(
+            f"HTTP overhead: first token {100 * (b['ttft'] / a['ttft'] - 1):+.1f}%, "
+            f"decode speed {100 * (a['tps'] / b['tps'] - 1):+.1f}%, total {100 * (b['total'] / a['total'] - 1):+.1f}%"
+            + local_threads_note
+        )
+    a = results["in-process"]
+    print(
+        f"goals: decode >= 50 tok/s: {'met' if a['tps'] >= 50 else 'NOT met'}; "
+        f"first token <= 1 s: {'met' if a['ttft'] <= 1 else 'NOT met'}"
+        + (
+            f"; HTTP <= 10% slower: {'met' if results['http']['total'] <= 1.1 * a['total'] else 'NOT met'}"
+            if "http" in results
+            else ""
+        )
+    )
+    local.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Grounding: how well each answer sentence is supported by the passages the model read.
+
+The support of a sentence by a passage combines
+
+- lexical support: the share of the sentence's content tokens (the keyword analyzer's stemmed words,
+  numbers and CJK bigrams) that occur in the passage;
+- embedding support: the cosine similarity between the sentence and the passage's closest sentence, mapped
+  from ``[cos_floor, cos_ceiling]`` onto ``[0, 1]``;
+- a number check: numbers the sentence states but the passage does not contain scale the support down by
+  the share that is missing (invented figures are the most harmful error of a small model).
+
+``support = (lexical_weight * lexical + (1 - lexical_weight) * embedding) * numbers_found``. Sentences without
+content tokens ("Yes.", a list bullet) are not scored. The grounding of an answer is the share of its scored
+content (sentences weighted by their content tokens) whose best support reaches ``supported``; sentences below
+it are reported as unsupported. The ``min_support`` setting refuses answers whose grounding is below it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from rag.analysis import analyze
+
+_NUMBER = re.compile(r"\d")
+
+
+class PassageEmbedder(Protocol):
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class SupportConfig:
+    lexical_weight: float = 0.5
+    cos_floor: float = 0.25  # cosine at or below which embeddings add no support (MiniLM: unrelated text)
+    cos_ceiling: float = 0.75  # cosine at or above which embeddings add full support (a paraphrase)
+    supported: float = 0.5  # a sentence whose best support reaches this is supported
+    cite: float = 0.35  # a passage can be cited for a sentence when its support reaches this
+
+
+# --- sentences of a passage -----------------------------------------------------------------------
+_PASSAGE_SPLIT = re.compile(r"(?<=[.!?;。！？；])\s+|(?<=[。！？；])|\n{2,}|\n(?=\s*[-•*\d]+[.)]?\s)")
+MAX_PASSAGE_SENTENCE_CHARS = 400
+
+
+def passage_sentences(text: str) -> list[str]:
+    """A passage cut into sentences (long ones cut further), for sentence-level comparison and snippets."""
+    pieces: list[str] = []
+    for raw in _PASSAGE_SPLIT.split(text):
+        sentence = " ".join(raw.split())
+        while len(sentence) > MAX_PASSAGE_SENTENCE_CHARS:
+            cut = sentence.rfind(" ", 0, MAX_PASSAGE_SENTENCE_CHARS)
+            cut = cut if cut > MAX_PASSAGE_SENTENCE_CHARS // 2 else MAX_PASSAGE_SENTENCE_CHARS
+            pieces.append(sentence[:cut].strip())
+            sentence = sentence[cut:].strip()
+        if sentence:
+            pieces.append(sentence)
+    return [p for p in pieces if analyze(p)] or ([" ".join(text.split())] if text.strip() else [])
+
+
+def content_tokens(text: str) -> set[str]:
+    """The content tokens of a text (the keyword analyzer's output as a set)."""
+    return set(analyze(text))
+
+
+def _is_number(token: str) -> bool:
+    return bool(_NUMBER.search(token))
+
+
+# --- the support table ----------------------------------------------------------------------------
+@dataclass
+class SupportTable:
+    """Support of every answer sentence (rows) by every passage (columns).
+
+    ``scores[s, p]`` is NaN for sentences that are not scored (no content tokens). ``snippets[s][p]`` is the
+    passage sentence closest to answer sentence ``s``.
+    """
+
+    scores: np.ndarray
+    snippets: list[list[str]]
+    weights: list[int]  # content tokens per answer sentence (0: not scored)
+
+    def scored(self, s: int) -> bool:
+        return self.weights[s] > 0
+
+    def best(self, s: int) -> tuple[int | None, float | None]:
+        """(passage index, support) of the passage that supports sentence ``s`` best."""
+        if not self.scored(s) or self.scores.shape[1] == 0:
+            return None, None
+        p = int(np.nanargmax(self.scores[s]))
+        return p, float(self.scores[s, p])
+
+
+def lexical_support(sentence_tokens: set[str], passage_tokens: set[str]) -> float:
+    if not sentence_tokens:
+        return 0.0
+    return len(sentence_tokens & passage_tokens) / len(sentence_tokens)
+
+
+def numbers_found(sentence_tokens: set[str], passage_tokens: set[str], passage_text: str) -> float:
+    """Share of the sentence's numbers that the passage contains (1.0 when it states none)."""
+    numbers = {t for t in sentence_tokens if _is_number(t)}
+    if not numbers:
+        return 1.0
+    compact = passage_text.replace(",", "")
+    found = sum(1 for t in numbers if t in passage_tokens or t in compact)
+    return found / len(numbers)
+
+
+def support_table(
+    sentences: Sequence[str],
+    passages: Sequence[str],
+    embedder: PassageEmbedder | None = None,
+    config: SupportConfig = SupportConfig(),
+) -> SupportTable:
+    """Score every answer sentence against every passage (see the module docstring)."""
+    sentence_tokens = [content_tokens(s) for s in sentences]
+    weights = [len(t) for t in sentence_tokens]
+    pieces = [passage_sentences(p) for p in passages]
+    passage_tokens = [content_tokens(p) for p in passages]
+    piece_tokens = [[content_tokens(x) for x in ps] for ps in pieces]
+
+    cosines: list[np.ndarray] | None = None  # per passage: [sentences, pieces]
+    scored = [i for i, w in enumerate(weights) if w]
+    if embedder is not None and scored and any(pieces):
+        flat = [x for ps in pieces for x in ps]
+        vectors = embedder.embed_passages([sentences[i] for i in scored] + flat)
+        answer_vectors, piece_vectors = vectors[: len(scored)], vectors[len(scored) :]
+        full = np.zeros((len(sentences), len(flat)), dtype=np.float32)
+        full[scored] = answer_vectors @ piece_vectors.T
+        cosines, offset = [], 0
+        for ps in pieces:
+            cosines.append(full[:, offset : offset + len(ps)])
+            offset += len(ps)
+
+    scores = np.full((len(sentences), len(passages)), np.nan, dtype=np.float32)
+    snippets: list[list[str]] = [["" for _ in passages] for _ in sentences]
+    span = max(config.cos_ceiling - config.cos_floor, 1e-6)
+    for s, tokens in enumerate(sentence_tokens):
+        for p, passage in enumerate(passages):
+            if not pieces[p]:
+                scores[s, p] = 0.0 if tokens else np.nan
+                continue
+            overlaps = [lexical_support(tokens, t) if tokens else 0.0 for t in piece_tokens[p]]
+            if cosines is not None and tokens:
+                row = cosines[p][s]
+                closest = int(np.argmax(row + 0.25 * np.asarray(overlaps)))
+                embedding = float(np.clip((float(row.max()) - config.cos_floor) / span, 0.0, 1.0))
+            else:
+                closest = int(np.argmax(overlaps)) if overlaps else 0
+                embedding = None
+            snippets[s][p] = pieces[p][closest]
+            if not tokens:
+                continue
+            lexical = lexical_support(tokens, passage_tokens[p])
+            combined = lexical if embedding is None else (
+                config.lexical_weight * lexical + (1.0 - config.lexical_weight) * embedding
+            )
+            scores[s, p] = combined * numbers_found(tokens, passage_tokens[p], passage)
+    return SupportTable(scores=scores, snippets=snippets, weights=weights)
+
+
+# --- the grounding of an answer -------------------------------------------------------------------
+@dataclass(frozen=True)
+class SentenceSupport:
+    text: str
+    support: float | None  # None: not scored (no content tokens)
+    passage: int | None  # 0-based index of the passage that supports it best
+    supported: bool | None
+
+
+@dataclass
+class Grounding:
+    """``supported``: share of the answer's scored content that the passages support (0..1)."""
+
+    supported: float = 0.0
+    unsupported_sentences: list[str] = field(default_factory=list)
+    sentences: list[SentenceSupport] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"supported": round(float(self.supported), 4), "unsupported_sentences": list(self.unsupported_sentences)}
+
+
+def assess(sentences: Sequence[str], table: SupportTable, config: SupportConfig = SupportConfig()) -> Grounding:
+    """Per-sentence support and the answer's grounding from a support table."""
+    results: list[SentenceSupport] = []
+    total = supported_weight = 0
+    for s, text in enumerate(sentences):
+        passage, support = table.best(s)
+        if support is None:
+            results.append(SentenceSupport(text, None, None, None))
+            continue
+        ok = support >= config.supported
+        results.append(SentenceSupport(text, round(support, 4), passage, ok))
+        total += table.weights[s]
+        supported_weight += table.weights[s] if ok else 0
+    return Grounding(
+        supported=(supported_weight / total) if total else 0.0,
+        unsupported_sentences=[r.text for r in results if r.supported is False],
+        sentences=results,
+    )

@@ -1,0 +1,113 @@
+"""End to end in a real headless Chromium: start `rag web`, upload a PDF, ask, see the cited answer and page.
+
+Uses Debian's ``chromium`` (``/usr/bin/chromium``) driven by Playwright; nothing is downloaded. Skips when
+Chromium or Playwright is missing. A screenshot of the finished page is saved in ``tests/artifacts/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.pdfs import make_pdf
+
+pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+LAUNCH_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+ANSWER_TIMEOUT_MS = 240_000  # first question loads the chat model on 2 shared cores
+
+PAGES = [
+    "The Halvorsen Observatory operates the Zephyr-9 telescope on Mount Arvik, at an altitude of 2,400 metres. "
+    "The primary mirror of the Zephyr-9 telescope has a diameter of 14 metres. "
+    "The mirror was cast from borosilicate glass in 2019 and polished for eighteen months.",
+    "Observing time on the Zephyr-9 telescope is allocated twice a year by a committee of nine astronomers. "
+    "Each proposal is ranked by scientific merit and technical feasibility.",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    if not Path(CHROMIUM).is_file():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    return CHROMIUM
+
+
+@pytest.fixture
+def web_url(tmp_path: Path):
+    from tests.servers import ServerStartError, start_rag_web
+
+    try:
+        server = start_rag_web(tmp_path / "home")
+    except ServerStartError as exc:
+        pytest.fail(f"rag web did not start: {exc}")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        if server.process.returncode not in (0, -15, None):
+            print(server.log_tail())
+
+
+@pytest.fixture
+def page(chromium_path: str, tmp_path: Path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),  # a fresh profile: Chromium's --user-data-dir
+            executable_path=chromium_path,
+            headless=True,
+            args=LAUNCH_FLAGS,
+            viewport={"width": 1440, "height": 1100},
+        )
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+
+
+def test_upload_ask_and_see_the_cited_page(page, web_url: str, tmp_path: Path) -> None:
+    pdf = make_pdf(tmp_path / "zephyr-telescope.pdf", PAGES, title="The Zephyr-9 Telescope")
+    page.goto(web_url, wait_until="domcontentloaded")
+    page.get_by_text("Ask your PDFs").first.wait_for(timeout=60_000)
+
+    # upload through the sidebar and ingest
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.locator("input[type=file]").set_input_files(str(pdf))
+    sidebar.get_by_role("button", name="Add 1 file to the library").click()
+    sidebar.get_by_text("zephyr-telescope.pdf: added", exact=False).wait_for(timeout=180_000)
+    assert sidebar.get_by_text("2 pages", exact=False).first.is_visible()
+
+    # ask
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill("What is the diameter of the primary mirror of the Zephyr-9 telescope?")
+    box.press("Enter")
+
+    answer = page.get_by_test_id("stChatMessage").last
+    image = answer.get_by_test_id("stImage").locator("img").first
+    image.wait_for(state="visible", timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=image.element_handle(), timeout=30_000)
+
+    sources = answer.get_by_role("tab")
+    assert sources.count() >= 1
+    assert "p. 1" in sources.first.inner_text()
+    assert answer.get_by_text("Page 1 of zephyr-telescope.pdf").first.is_visible()
+    assert answer.get_by_test_id("stAlertContentWarning").count() == 0, "the answerable question was refused"
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-chat.png"), full_page=True)

@@ -1,0 +1,332 @@
+"""The web chat's pure rules: upload names, size limit, escaping, the supporting sentence, labels, page images."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from app.web_helpers import (
+    best_supporting_span,
+    claim_for_citation,
+    describe_backends,
+    describe_result,
+    escape_markdown,
+    escape_stream,
+    format_pages,
+    highlighted_markdown,
+    is_inside,
+    safe_upload_name,
+    sentence_spans,
+    tidy_passage,
+    upload_destination,
+    upload_limit_mb,
+    upload_size_error,
+)
+from ingest.pipeline import FileResult
+from rag.settings import Settings
+
+# --- upload names ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "../../etc/passwd.pdf",
+        "..\\..\\windows\\system32\\evil.pdf",
+        "/absolute/path/report.pdf",
+        "..",
+        ".",
+        "",
+        "....pdf",
+        "a/../../b.pdf",
+        "name\x00with-nul.pdf",
+        "C:\\Users\\me\\report.pdf",
+    ],
+)
+def test_uploads_cannot_leave_the_uploads_folder(tmp_path: Path, sent: str) -> None:
+    uploads = tmp_path / "home" / "uploads"
+    target = upload_destination(uploads, sent)
+    assert target.parent == uploads.resolve()
+    assert target.name.endswith(".pdf")
+    assert not target.name.startswith(".")
+
+
+def test_upload_name_keeps_a_readable_name() -> None:
+    assert safe_upload_name("Annual Report (2024).pdf") == "Annual Report (2024).pdf"
+    assert safe_upload_name("résumé.PDF") == "résumé.pdf"
+
+
+def test_upload_name_replaces_odd_characters_and_adds_the_pdf_suffix() -> None:
+    assert safe_upload_name("a<b>|c?.pdf") == "a_b_c.pdf"
+    assert safe_upload_name("notes") == "notes.pdf"
+
+
+def test_upload_name_of_a_hidden_file_is_not_hidden() -> None:
+    assert safe_upload_name(".bashrc.pdf") == "bashrc.pdf"
+
+
+def test_upload_name_avoids_windows_device_names() -> None:
+    assert safe_upload_name("CON.pdf").lower() != "con.pdf"
+
+
+def test_upload_name_is_shortened() -> None:
+    assert len(safe_upload_name("x" * 500 + ".pdf")) <= 120
+
+
+def test_upload_within_the_limit_is_accepted() -> None:
+    assert upload_size_error("a.pdf", 5 * 1024 * 1024, max_mb=5) is None
+
+
+def test_upload_over_the_limit_says_how_big_and_which_setting() -> None:
+    message = upload_size_error("big.pdf", 12 * 1024 * 1024, max_mb=10)
+    assert message is not None
+    assert "big.pdf" in message and "12.0 MB" in message and "limit is 10 MB" in message
+    assert "RAG_MAX_UPLOAD_MB" in message
+
+
+def test_browser_upload_limit_is_a_whole_number_of_megabytes() -> None:
+    assert upload_limit_mb(0.5) == 1
+    assert upload_limit_mb(100) == 100
+    assert upload_limit_mb(2.2) == 3
+
+
+def test_is_inside_tells_inside_from_outside(tmp_path: Path) -> None:
+    assert is_inside(tmp_path / "uploads" / "a.pdf", tmp_path / "uploads")
+    assert not is_inside(tmp_path / "other" / "a.pdf", tmp_path / "uploads")
+    assert not is_inside(tmp_path / "uploads" / ".." / "a.pdf", tmp_path / "uploads")
+
+
+# --- escaping -------------------------------------------------------------------------------------
+
+
+def _unescape(markdown: str) -> str:
+    out, i = [], 0
+    while i < len(markdown):
+        if markdown[i] == "\\" and i + 1 < len(markdown):
+            out.append(markdown[i + 1])
+            i += 2
+        else:
+            out.append(markdown[i])
+            i += 1
+    return "".join(out)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<script>alert(1)</script>",
+        "<img src=x onerror=alert(1)>",
+        "![tracker](http://evil.example/x.png)",
+        "[click](javascript:alert(1))",
+        "**bold** _em_ `code` ~~strike~~",
+        ":red[coloured] :material/home:",
+        "$x^2$ and $$y$$",
+        "# heading\n- item\n1. item",
+        "&lt;tag&gt; &#60;",
+        "| a | b |\n|---|---|",
+    ],
+)
+def test_escaped_text_has_no_unescaped_markup(text: str) -> None:
+    escaped = escape_markdown(text)
+    specials = set("<>[]()!*_`~:$#|&-")
+    i = 0
+    while i < len(escaped):
+        if escaped[i] == "\\":
+            i += 2
+            continue
+        assert escaped[i] not in specials, (text, escaped)
+        i += 1
+
+
+def test_escaping_keeps_every_character_of_the_text() -> None:
+    text = "Llama 2 (70B) scores 68.9% on MMLU [1]; see <table> & 'notes' — 中文。"
+    assert _unescape(escape_markdown(text)) == text
+
+
+def test_streamed_pieces_escape_like_the_whole_text() -> None:
+    pieces = ["The **", "answer", "** is <b", ">here</b> [", "1]", ""]
+    assert "".join(escape_stream(pieces)) == escape_markdown("".join(pieces))
+
+
+def test_passage_lines_are_joined_and_paragraphs_kept() -> None:
+    assert tidy_passage("one line\nnext  line\n\nnew paragraph\n") == "one line next line\n\nnew paragraph"
+
+
+# --- the supporting sentence ----------------------------------------------------------------------
+
+
+def test_sentences_split_at_full_stops_but_not_inside_numbers_or_abbreviations() -> None:
+    text = "Llama 2 has 70B parameters. It scores 68.9 on MMLU, e.g. better than before! Is it open? Yes."
+    sentences = [text[a:b] for a, b in sentence_spans(text)]
+    assert sentences == [
+        "Llama 2 has 70B parameters.",
+        "It scores 68.9 on MMLU, e.g. better than before!",
+        "Is it open?",
+        "Yes.",
+    ]
+
+
+def test_chinese_sentences_split_at_chinese_full_stops() -> None:
+    text = "模型很大。它很好！真的吗？"
+    assert [text[a:b] for a, b in sentence_spans(text)] == ["模型很大。", "它很好！", "真的吗？"]
+
+
+def test_the_sentence_sharing_most_words_with_the_claim_is_chosen() -> None:
+    passage = (
+        "We release our models to the public. The context length of Llama 2 is 4096 tokens. "
+        "Training used 2 trillion tokens."
+    )
+    span = best_supporting_span(passage, "Llama 2 has a context length of 4096 tokens.")
+    assert span is not None
+    assert passage[span[0] : span[1]] == "The context length of Llama 2 is 4096 tokens."
+
+
+def test_no_sentence_is_chosen_when_nothing_is_shared() -> None:
+    assert best_supporting_span("Bananas are yellow. Apples are red.", "quantum chromodynamics") is None
+
+
+def test_claim_for_a_citation_is_the_sentences_that_cite_it() -> None:
+    answer = "The context is 4096 tokens [1]. It was trained on 2T tokens [2]. Both are open [1][2]."
+    assert claim_for_citation(answer, 2) == "It was trained on 2T tokens. Both are open."
+
+
+def test_a_marker_after_the_full_stop_cites_the_sentence_before_it() -> None:
+    answer = "The context is 4096 tokens. [1] It was trained on 2T tokens. [2]"
+    assert claim_for_citation(answer, 1) == "The context is 4096 tokens."
+    assert claim_for_citation(answer, 2) == "It was trained on 2T tokens."
+
+
+def test_claim_is_the_whole_answer_when_no_sentence_cites_the_passage() -> None:
+    assert claim_for_citation("The context is 4096 tokens.", 3) == "The context is 4096 tokens."
+
+
+def test_highlight_wraps_only_the_sentence_and_escapes_everything() -> None:
+    passage = "Intro <b>text</b>. The key fact is [here]. Outro."
+    start = passage.index("The key")
+    end = passage.index("Outro") - 1
+    markdown = highlighted_markdown(passage, (start, end))
+    assert markdown.count(":yellow-background[") == 1
+    assert "<b>" not in markdown and "[here]" not in markdown
+    highlighted = markdown.split(":yellow-background[**", 1)[1].split("**]", 1)[0]
+    assert _unescape(highlighted) == "The key fact is [here]."
+
+
+def test_without_a_sentence_the_passage_is_only_escaped() -> None:
+    assert highlighted_markdown("a <b> c", None) == escape_markdown("a <b> c")
+
+
+# --- labels ---------------------------------------------------------------------------------------
+
+
+def test_pages_read_naturally() -> None:
+    assert format_pages([3]) == "p. 3"
+    assert format_pages([5, 3, 4]) == "pp. 3–5"
+    assert format_pages([2, 7]) == "pp. 2, 7"
+    assert format_pages([]) == ""
+
+
+def test_a_failed_file_shows_its_reason_as_an_error() -> None:
+    line = describe_result(FileResult("/x/scan.pdf", "failed", reason="no extractable text; OCR is not supported"))
+    assert line.level == "error"
+    assert line.text == "scan.pdf: no extractable text; OCR is not supported"
+
+
+def test_an_added_file_shows_pages_and_chunks() -> None:
+    line = describe_result(FileResult("/x/a.pdf", "added", "d1", "A", pages=1, chunks=3))
+    assert (line.level, line.text) == ("success", "a.pdf: added, 1 page, 3 chunks")
+
+
+def test_an_unchanged_file_is_information_not_an_error() -> None:
+    assert describe_result(FileResult("/x/a.pdf", "unchanged", "d1")).level == "info"
+
+
+def test_backends_name_the_default_model_and_embedded_stores(tmp_path: Path) -> None:
+    rows = dict(describe_backends(Settings(home=tmp_path)))
+    assert "SmolLM2" in rows["Chat model"]
+    assert rows["Keyword index"].startswith("SQLite FTS5")
+    assert rows["Vectors"].startswith("Chroma embedded")
+
+
+def test_backends_name_the_servers_when_configured(tmp_path: Path) -> None:
+    settings = Settings(
+        home=tmp_path, keyword_backend="elasticsearch", chroma_url="http://chroma:8000", llm_backend="openai", llm_model="llama-2-7b-chat"
+    )
+    rows = dict(describe_backends(settings))
+    assert "Elasticsearch" in rows["Keyword index"]
+    assert "http://chroma:8000" in rows["Vectors"]
+    assert "llama-2-7b-chat" in rows["Chat model"]
+
+
+# --- page images ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_page_pdf(tmp_path: Path) -> Path:
+    from tests.fixtures.pdfs import make_pdf
+
+    return make_pdf(
+        tmp_path / "two.pdf",
+        [
+            "The first page talks about apples and orchards in the north.",
+            "The second page explains that the context window holds 4096 tokens in total. Other text follows here.",
+        ],
+    )
+
+
+def _image(png: bytes):  # noqa: ANN202
+    from PIL import Image
+
+    return Image.open(io.BytesIO(png))
+
+
+def test_a_page_renders_as_a_png_of_the_asked_width(two_page_pdf: Path) -> None:
+    from app.page_images import render_page_png
+
+    png = render_page_png(two_page_pdf, 2, width_px=400)
+    image = _image(png)
+    assert image.format == "PNG"
+    assert image.width == pytest.approx(400, abs=2)
+    assert image.height > image.width  # A4 portrait
+
+
+def test_the_cited_sentence_is_marked_on_the_page(two_page_pdf: Path) -> None:
+    from app.page_images import render_page_png
+
+    plain = _image(render_page_png(two_page_pdf, 2, width_px=400)).convert("RGB")
+    marked = _image(
+        render_page_png(two_page_pdf, 2, width_px=400, highlight="the context window holds 4096 tokens in total.")
+    ).convert("RGB")
+    changed = [
+        (a, b) for a, b in zip(plain.getdata(), marked.getdata()) if a != b
+    ]
+    assert changed, "the highlight changed no pixel"
+    yellowish = [px for _, px in changed if px[0] > px[2] + 40 and px[1] > px[2] + 20]
+    assert len(yellowish) > len(changed) / 2
+
+
+def test_text_not_on_the_page_marks_nothing(two_page_pdf: Path) -> None:
+    from app.page_images import page_contains, render_page_png
+
+    assert not page_contains(two_page_pdf, 1, "the context window holds 4096 tokens")
+    assert page_contains(two_page_pdf, 2, "the context window holds 4096 tokens")
+    assert render_page_png(two_page_pdf, 1, width_px=300, highlight="zebra crossing quantum") == render_page_png(
+        two_page_pdf, 1, width_px=300
+    )
+
+
+def test_a_missing_page_is_a_clear_error(two_page_pdf: Path) -> None:
+    from app.page_images import render_page_png
+    from rag.errors import DocumentError
+
+    with pytest.raises(DocumentError, match="has no page 9"):
+        render_page_png(two_page_pdf, 9)
+
+
+def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    from app.page_images import render_page_png
+    from rag.errors import DocumentError
+
+    with pytest.raises(DocumentError, match="no longer on disk"):
+        render_page_png(tmp_path / "gone.pdf", 1)
