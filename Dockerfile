@@ -25,7 +25,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 RUN python -m venv /opt/venv \
-    && pip install pip==25.2 setuptools==80.9.0 wheel==0.45.1
+    && pip install pip==25.2
 
 # CPU-only torch from PyTorch's index: the PyPI wheel would pull several GB of CUDA libraries.
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu

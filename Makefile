@@ -8,7 +8,7 @@ PDFS   ?=
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: install install-test run test test-fast bench clean
+.PHONY: install install-test run test bench clean readme-settings
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,7 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .rag
+
+# Regenerate the settings table in README.md from rag/settings.py.
+readme-settings: install
+	$(BIN)/python -c "import re,pathlib; from rag.settings import settings_markdown as m; p=pathlib.Path('README.md'); s=p.read_text(); p.write_text(re.sub(r'(<!-- settings:start.*?-->\n).*?(<!-- settings:end -->)', lambda x: x.group(1)+m()+'\n'+x.group(2), s, flags=re.S))"

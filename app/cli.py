@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
 from rag.errors import RagError
@@ -37,7 +38,7 @@ def _workspace():  # noqa: ANN202 - imported lazily so `rag --help` stays fast
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -104,7 +105,7 @@ def ingest(
         except RagError as exc:
             raise _fail(str(exc))
     for path in report.repaired:
-        console.print(f"[yellow]repaired[/] an interrupted ingestion of {path}", highlight=False)
+        console.print(f"[yellow]repaired[/] an interrupted ingestion of {escape(path)}", highlight=False)
     elapsed = time.perf_counter() - started
     summary = ", ".join(
         f"{report.count(status)} {status}"
@@ -119,15 +120,15 @@ def ingest(
 
 
 def _print_result(result) -> None:  # noqa: ANN001
-    name = Path(result.path).name
+    name = escape(Path(result.path).name)
     if result.status == "failed":
-        console.print(f"[red]✗ {name}[/]: {result.reason}", highlight=False)
+        console.print(f"[red]✗ {name}[/]: {escape(result.reason)}", highlight=False)
     elif result.status in ("added", "replaced"):
         console.print(f"[green]✓ {name}[/]: {result.status}, {result.pages} pages, {result.chunks} chunks", highlight=False)
     elif result.status == "not processed":
-        console.print(f"[yellow]- {name}[/]: not processed ({result.reason})", highlight=False)
+        console.print(f"[yellow]- {name}[/]: not processed ({escape(result.reason)})", highlight=False)
     else:
-        detail = f" ({result.reason})" if result.reason else ""
+        detail = f" ({escape(result.reason)})" if result.reason else ""
         console.print(f"[dim]= {name}: {result.status}{detail}[/]", highlight=False)
 
 
@@ -196,7 +197,7 @@ def search(
         console.print("no matching passages")
     for rank, hit in enumerate(result.hits, start=1):
         pages = ", ".join(str(p) for p in hit.chunk.pages)
-        console.print(f"[bold]{rank}. {hit.title or hit.file}[/] [dim]({hit.file}, p. {pages}, score {hit.score:.4f})[/]", highlight=False)
+        console.print(f"[bold]{rank}. {escape(hit.title or hit.file)}[/] [dim]({escape(hit.file)}, p. {pages}, score {hit.score:.4f})[/]", highlight=False)
         text = " ".join(hit.chunk.text.split())
         console.print(f"   {text[:400]}{'…' if len(text) > 400 else ''}", highlight=False, markup=False)
 
@@ -280,6 +281,74 @@ def web(
     import subprocess
 
     raise typer.Exit(subprocess.call(command))
+
+
+# --- eval -----------------------------------------------------------------------------------------
+@app.command("eval")
+def eval_command(
+    questions: Path = typer.Argument(..., help="Questions as JSON Lines (format: README, 'Evaluating retrieval')."),
+    corpus: Optional[list[str]] = typer.Option(None, "--corpus", help="Ingest these PDFs or folders first."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the full results as JSON here."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Fit the relevance gate on these questions and save it."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="keyword, dense or hybrid (default: the setting)."),
+) -> None:
+    """Measure retrieval on questions with gold evidence: hit@k, hit within a 1,500-word context, MRR, nDCG,
+    refusals; with --calibrate, fit the relevance gate's thresholds on them first."""
+    from rag.evaluation import METRIC_COLUMNS, calibrate_workspace, load_questions, run_eval, table_rows
+
+    if mode is not None and mode not in ("keyword", "dense", "hybrid"):
+        raise _fail(f"--mode must be keyword, dense or hybrid, not {mode!r}")
+    try:
+        items = load_questions(questions)
+        workspace = _workspace()
+        if corpus:
+            from ingest.discover import discover
+
+            files, unmatched = discover(corpus)
+            for argument in unmatched:
+                errors.print(f"[yellow]warning:[/] no file matches {argument!r}", highlight=False)
+            report = workspace.ingest(files)
+            errors.print(f"corpus: {len(files)} files, {report.count('added') + report.count('replaced')} ingested, "
+                         f"{report.count('unchanged')} unchanged, {len(report.failed)} failed", highlight=False)
+        known = {d.file_name for d in workspace.documents()}
+        missing = sorted({q.doc for q in items if q.answerable and Path(q.doc or "").name not in known})
+        if missing:
+            errors.print(f"[yellow]warning:[/] not ingested: {', '.join(missing)} (use --corpus)", highlight=False)
+        chosen = mode or workspace.settings.retrieval_mode
+        fits = []
+        if calibrate:
+            calibration, fits, runs = calibrate_workspace(workspace, items, source=str(questions))
+            calibration.save(workspace.settings.gate_path)
+            run = runs[chosen]
+        else:
+            run = run_eval(workspace, items, mode=chosen)
+    except RagError as exc:
+        raise _fail(str(exc))
+
+    for note in run.notes:
+        errors.print(f"[dim]note: {note}[/]", highlight=False)
+    table = Table("type", "n", *METRIC_COLUMNS, title=f"retrieval: {chosen}" + (f" + rerank ({run.reranker})" if run.reranker else ""))
+    for row in table_rows(run.summary):
+        table.add_row(*row)
+    console.print(table)
+    auc = run.summary.get("gate_auc")
+    if auc is not None:
+        console.print(f"relevance gate ROC AUC (answerable vs unanswerable): {auc:.3f}", highlight=False)
+    for fit in fits:
+        console.print(
+            f"calibrated gate '{fit.name}': {fit.n_answerable} answerable, {fit.n_unanswerable} unanswerable; "
+            f"ROC AUC {fit.auc_in_sample:.3f} (leave-one-out {fit.auc_cross_validated:.3f}); threshold {fit.threshold:.3f} refuses "
+            f"{fit.refused_unanswerable:.0%} of unanswerable and {fit.refused_answerable:.0%} of answerable questions",
+            highlight=False,
+        )
+    if calibrate:
+        console.print(f"gate calibration written to {workspace.settings.gate_path}", highlight=False)
+    if json_path is not None:
+        payload = {"questions_file": str(questions), **run.as_dict()}
+        if fits:
+            payload["calibration"] = [fit.__dict__ for fit in fits]
+        json_path.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        console.print(f"results written to {json_path}", highlight=False)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import io
 import logging
 import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -24,6 +25,14 @@ HIGHLIGHT_FILL = (255, 214, 0, 90)  # translucent yellow, like a marker pen
 HIGHLIGHT_EDGE = (230, 150, 0, 200)
 
 
+@dataclass(frozen=True)
+class PageImage:
+    """A rendered page: the whole page, and a close-up of the marked sentence when it was found."""
+
+    page: bytes  # PNG of the whole page
+    focus: bytes | None = None  # PNG of the band of the page around the marked sentence
+
+
 def render_page_png(
     path: Path,
     page_number: int,
@@ -36,6 +45,19 @@ def render_page_png(
     When ``highlight`` is given and found on the page, it is marked with a translucent box per line.
     Raises ``DocumentError`` when the file or page cannot be read.
     """
+    return render_page(path, page_number, width_px, highlight, password).page
+
+
+def render_page(
+    path: Path,
+    page_number: int,
+    width_px: int = 900,
+    highlight: str | None = None,
+    password: str | None = None,
+    context: float = 0.12,
+) -> PageImage:
+    """The page as a PNG with ``highlight`` marked, and a close-up of the marked lines with ``context``
+    (a share of the page height) above and below them. Raises ``DocumentError`` when it cannot be read."""
     path = Path(path)
     if not path.is_file():
         raise DocumentError(f"{path.name} is no longer on disk")
@@ -59,8 +81,17 @@ def render_page_png(
                 page.close()
         finally:
             document.close()
-    if rects:
-        image = _mark(image, rects, scale, page_height)
+    if not rects:
+        return PageImage(_png(image))
+    image = _mark(image, rects, scale, page_height)
+    top = min((page_height - r[3]) * scale for r in rects)
+    bottom = max((page_height - r[1]) * scale for r in rects)
+    margin = context * image.height
+    band = (0, int(max(0, top - margin)), image.width, int(min(image.height, bottom + margin)))
+    return PageImage(_png(image), _png(image.crop(band)))
+
+
+def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()

@@ -22,7 +22,7 @@ from typing import Any
 import streamlit as st
 
 from app import web_helpers as h
-from app.page_images import PDFIUM_LOCK, page_contains, render_page_png
+from app.page_images import PDFIUM_LOCK, PageImage, page_contains, render_page
 from rag.errors import RagError
 from rag.settings import Settings, load_settings
 
@@ -55,8 +55,8 @@ def _answer_lock() -> threading.Lock:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _page_png(path: str, modified_ns: int, page: int, highlight: str | None) -> bytes:
-    return render_page_png(Path(path), page, width_px=PAGE_WIDTH_PX, highlight=highlight)
+def _page_image(path: str, modified_ns: int, page: int, highlight: str | None) -> PageImage:
+    return render_page(Path(path), page, width_px=PAGE_WIDTH_PX, highlight=highlight)
 
 
 @st.cache_data(show_spinner=False, max_entries=1024)
@@ -219,9 +219,10 @@ def _sidebar_documents(workspace, settings: Settings) -> None:  # noqa: ANN001
             text, button = st.columns([5, 1], vertical_alignment="center")
             text.markdown(f"**{h.escape_markdown(record.title or record.file_name)}**")
             text.caption(
-                h.escape_markdown(
-                    f"{record.file_name} · {h.plural(record.pages, 'page')} · {h.plural(record.chunks, 'chunk')} · "
-                    f"{h.format_date(record.ingested_at)}"
+                h.escape_markdown(record.file_name)
+                + "  \n"
+                + h.escape_markdown(
+                    f"{h.plural(record.pages, 'page')} · {h.plural(record.chunks, 'chunk')} · {h.format_date(record.ingested_at)}"
                 )
             )
             if button.button("", icon=":material/delete:", key=f"remove_{record.doc_id}", help=f"Remove {record.file_name}"):
@@ -318,7 +319,7 @@ def _render_citation(workspace, answer_text: str, citation) -> None:  # noqa: AN
     file_name = record.file_name if record else (citation.file or citation.doc)
     chunks = workspace.catalog.chunks_of(citation.doc) if record else []
     shown = h.shown_passage(chunks, citation.pages, citation.snippet, h.claim_for_citation(answer_text, citation.n))
-    text_column, page_column = st.columns([3, 2], gap="medium")
+    text_column, page_column = st.columns([1, 1], gap="medium")
     with text_column:
         st.markdown(f"**{h.escape_markdown(citation.title or file_name)}**")
         st.caption(h.escape_markdown(f"{file_name} · {h.format_pages(citation.pages)}"))
@@ -340,11 +341,17 @@ def _render_citation(workspace, answer_text: str, citation) -> None:  # noqa: AN
         if sentence and len(pages) > 1:
             page = next((p for p in pages if _page_has(str(path), modified, p, sentence)), page)
         try:
-            png = _page_png(str(path), modified, page, sentence)
+            image = _page_image(str(path), modified, page, sentence)
         except RagError as exc:
             st.caption(h.escape_markdown(str(exc)))
             return
-        st.image(png, caption=h.escape_markdown(f"Page {page} of {file_name}"), width="stretch")
+        caption = h.escape_markdown(f"Page {page} of {file_name}")
+        if image.focus is None:
+            st.image(image.page, caption=caption, width="stretch")
+            return
+        st.image(image.focus, caption=caption, width="stretch")
+        with st.expander("Whole page", icon=":material/description:"):
+            st.image(image.page, width="stretch")
 
 
 def _ask(workspace, question: str) -> None:  # noqa: ANN001

@@ -6,8 +6,8 @@ Run it after changing dependencies in pyproject.toml (inside the project's virtu
     python docker/lock.py            # rewrite docker/requirements.txt
     python docker/lock.py --check    # exit 1 when the file is out of date
 
-It walks the requirements of the installed ``groundrag`` distribution (without the ``test`` extra),
-following the extras a requirement names (``llama-cpp-python[server]``), and pins each distribution
+It walks the requirements of the installed ``groundrag`` distribution (without the ``test`` extra) and
+the project's build requirements, following the extras a requirement names (``llama-cpp-python[server]``), and pins each distribution
 found to its installed version. GPU-only packages (``nvidia-*``, ``triton``) are left out: the image
 installs torch's CPU build first, from PyTorch's CPU index.
 """
@@ -41,6 +41,16 @@ def _marker_ok(req: Requirement, extras: set[str]) -> bool:
     return any(req.marker.evaluate({**env, "extra": extra}) for extra in extras)
 
 
+def _build_requires() -> list[str]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    return list(tomllib.loads(pyproject.read_text()).get("build-system", {}).get("requires", []))
+
+
 def closure(root: str = ROOT) -> dict[str, str]:
     """canonical name -> installed version, for every runtime dependency of ``root``."""
     pins: dict[str, str] = {}
@@ -50,6 +60,8 @@ def closure(root: str = ROOT) -> dict[str, str]:
         req = Requirement(text)
         if _marker_ok(req, set()):  # skips requirements of the root's extras ("test")
             queue.append((req.name, frozenset(req.extras)))
+    for text in _build_requires():  # the image builds the project with --no-build-isolation
+        queue.append((Requirement(text).name, frozenset()))
     while queue:
         name, extras = queue.pop()
         key = (canonicalize_name(name), extras)

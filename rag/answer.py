@@ -297,7 +297,8 @@ class Answerer:
             return
         support = self.config.support
         sentences = split_sentences(text)
-        table = support_table([s.text for s in sentences], [p.text for p in passages], self.embedder, support)
+        table = support_table([s.text for s in sentences], [p.text for p in passages], self.embedder, support,
+                              question=f"{answer.question} {answer.query}")
         answer.grounding = assess([s.text for s in sentences], table, support)
         min_support = self.config.min_support
         if min_support > 0 and answer.grounding.supported < min_support:

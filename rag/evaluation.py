@@ -315,3 +315,132 @@ def relevant_count(question: Question, chunks_of: Callable[[str], Sequence[str]]
         return 0
     needles = [normalize_for_match(p) for p in question.phrases]
     return sum(1 for text in chunks_of(question.doc or "") if any(n in normalize_for_match(text) for n in needles))
+
+
+# ------------------------------------------------------------------------------------------ running
+EVAL_DEPTH = 20  # chunks retrieved per question: more than a 1,500-word context needs
+
+
+@dataclass
+class EvalRun:
+    """One evaluation of a workspace over questions in one retrieval mode."""
+
+    mode: str
+    outcomes: list[QuestionOutcome]
+    summary: dict[str, Any]
+    reranker: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "reranker": self.reranker,
+            "notes": self.notes,
+            "summary": self.summary,
+            "questions": [
+                {
+                    "id": o.id,
+                    "type": o.type,
+                    "answerable": o.answerable,
+                    "first_hit": o.first_hit,
+                    "hit_budget": o.hit_budget,
+                    "all_evidence_budget": o.all_evidence_budget,
+                    "page_hit5": o.page_hit5,
+                    "ndcg10": round(o.ndcg10, 4),
+                    "refused": o.refused,
+                    "evidence_score": None if o.evidence_score is None else round(o.evidence_score, 4),
+                    "features": {k: round(v, 4) for k, v in o.features.items()},
+                }
+                for o in self.outcomes
+            ],
+        }
+
+
+def run_eval(workspace: Any, questions: Sequence[Question], mode: str | None = None, depth: int = EVAL_DEPTH) -> EvalRun:
+    """Ask every question of ``workspace`` (a ``rag.workspace.Workspace``) and judge the rankings."""
+    from rag.context import assemble
+    from rag.gate import features
+
+    retriever = workspace.retriever
+    mode = mode or workspace.settings.retrieval_mode
+    by_file = {d.file_name: d for d in workspace.documents()}
+    chunk_texts: dict[str, list[str]] = {}
+
+    def chunks_of(file: str) -> list[str]:
+        if file not in chunk_texts:
+            record = by_file.get(Path(file).name)
+            chunk_texts[file] = [c.text for c in workspace.catalog.chunks_of(record.doc_id)] if record else []
+        return chunk_texts[file]
+
+    outcomes: list[QuestionOutcome] = []
+    notes: list[str] = []
+    reranker = None
+    for question in questions:
+        result = retriever.search(question.question, top_k=depth, mode=mode)
+        reranker = reranker or result.reranker
+        for note in result.notes:
+            if note not in notes:
+                notes.append(note)
+        ranked = [RankedChunk(h.file, tuple(h.chunk.pages), h.chunk.text) for h in result.hits]
+        context = [(p.file, p.text) for p in assemble(result.hits)]
+        outcome = judge(question, ranked, context, relevant_count(question, chunks_of))
+        outcome.refused = None if result.answerable is None else not result.answerable
+        outcome.evidence_score = result.evidence_score
+        outcome.features = features(retriever.evidence(result))
+        outcomes.append(outcome)
+    return EvalRun(mode, outcomes, summarize(outcomes), reranker, notes)
+
+
+def apply_calibration(run: EvalRun, calibration: Any, embedding_model: str | None = None) -> None:
+    """Re-decide refusals of a finished run with another gate calibration (features are kept on outcomes)."""
+    from rag.gate import Gate
+
+    gate = Gate(calibration, embedding_model=embedding_model)
+    _, model, _ = gate.pick(run.mode, bool(run.reranker))
+    for outcome in run.outcomes:
+        probability = model.probability(outcome.features)
+        outcome.evidence_score = probability
+        outcome.refused = probability < model.threshold
+    run.summary = summarize(run.outcomes)
+
+
+def calibrate_workspace(
+    workspace: Any,
+    questions: Sequence[Question],
+    modes: Sequence[str] = ("hybrid", "keyword", "dense"),
+    source: str = "",
+) -> tuple[Any, list[Any], dict[str, EvalRun]]:
+    """Evaluate every mode, fit the gate's models on the questions' features, and apply them to the runs.
+
+    Returns (calibration, fit reports, runs by mode); the caller saves the calibration."""
+    import time
+
+    from rag.gate import calibrate, signature
+
+    retriever = workspace.__dict__.get("retriever")
+    if retriever is None:  # build it without the gate: the file being calibrated may not exist yet
+        workspace.__dict__["gate"] = None
+        retriever = workspace.retriever
+        workspace.__dict__.pop("gate")
+    saved_gate, retriever.gate = retriever.gate, None  # features are computed without any calibration
+    try:
+        runs = {mode: run_eval(workspace, questions, mode=mode) for mode in modes}
+    finally:
+        retriever.gate = saved_gate
+    samples = {
+        signature(mode, bool(run.reranker)): ([o.features for o in run.outcomes], [o.answerable for o in run.outcomes])
+        for mode, run in runs.items()
+    }
+    answerable = sum(1 for q in questions if q.answerable)
+    meta = {
+        "embedding_model": getattr(workspace.embedder, "name", ""),
+        "reranker": next((r.reranker for r in runs.values() if r.reranker), None),
+        "questions": source,
+        "answerable": answerable,
+        "unanswerable": len(questions) - answerable,
+        "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    calibration, reports = calibrate(samples, meta)
+    for run in runs.values():
+        apply_calibration(run, calibration, meta["embedding_model"])
+    return calibration, reports, runs

@@ -43,7 +43,7 @@ TOP_PASSAGES = 3  # passages whose single best coverage counts
 UNION_PASSAGES = 5  # passages whose union counts
 _CJK_TOKEN = re.compile(r"^[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+$")
 
-LEXICAL = ("coverage_best", "coverage_union", "missing_rare", "unknown_share", "foreign_share")
+LEXICAL = ("coverage_best", "coverage_union", "missing_rare", "missing_entity", "unknown_share", "foreign_share")
 KEYWORD = ("keyword_gap",)
 DENSE = ("dense_top", "dense_gap")
 AGREEMENT = ("agreement", "top_in_both")
@@ -67,6 +67,26 @@ class Evidence:
     rerank: Sequence[float] = ()  # rerank probabilities of the final top passages, when a reranker ran
     doc_count: int = 0  # chunks in the corpus (term statistics)
     doc_freq: Mapping[str, int] = field(default_factory=dict)
+    titles: Sequence[str] = ()  # title of each passage's document (the model reads it with the passage)
+
+    def passage_terms(self, limit: int = UNION_PASSAGES) -> list[set[str]]:
+        """Analyzer tokens of each of the first passages, with its document's title."""
+        titles = list(self.titles) + [""] * max(0, len(self.passages) - len(self.titles))
+        return [set(analyze(p)) | set(analyze(t)) for p, t in zip(self.passages[:limit], titles)]
+
+
+_WORD = re.compile(r"[^\W_]+(?:[-.@/][^\W_]+)*")
+
+
+def looks_like_a_name(word: str, first: bool) -> bool:
+    """A name, code or number as written in a question: a digit ("H100", "2016"), several capitals ("BEIR",
+    "ColBERTv2"), an inner capital ("nDCG"), or a capital that does not just start the question ("Romanian")."""
+    if any(ch.isdigit() for ch in word):
+        return True
+    capitals = sum(ch.isupper() for ch in word)
+    if capitals >= 2:
+        return True
+    return capitals == 1 and (not word[0].isupper() or not first)
 
 
 def idf(doc_freq: int, doc_count: int) -> float:
@@ -99,7 +119,7 @@ def features(evidence: Evidence) -> dict[str, float]:
     total_weight = sum(weights.values()) or 1.0
     out: dict[str, float] = {"foreign_share": sum(weights[t] for t in foreign) / total_weight}
 
-    passage_terms = [set(analyze(p)) for p in evidence.passages[:UNION_PASSAGES]]
+    passage_terms = evidence.passage_terms()
     lexical_weight = sum(weights[t] for t in lexical_terms)
     if lexical_terms and lexical_weight > 0:
         best = max(
@@ -114,8 +134,9 @@ def features(evidence: Evidence) -> dict[str, float]:
         out["coverage_union"] = covered / lexical_weight
         out["missing_rare"] = max(missing) / max_idf if missing else 0.0
         out["unknown_share"] = sum(weights[t] for t in lexical_terms if df.get(t, 0) == 0) / lexical_weight
+        out["missing_entity"] = _missing_entity(evidence.query, union, set(lexical_terms), df, n) / max_idf
     else:  # nothing lexical to judge (e.g. a Chinese question over English text): neutral values
-        out.update(coverage_best=0.5, coverage_union=0.5, missing_rare=0.5, unknown_share=0.0)
+        out.update(coverage_best=0.5, coverage_union=0.5, missing_rare=0.5, missing_entity=0.0, unknown_share=0.0)
 
     keyword_scores = [s for _, s in evidence.keyword]
     dense_scores = [s for _, s in evidence.dense]
@@ -134,10 +155,24 @@ def features(evidence: Evidence) -> dict[str, float]:
     return out
 
 
+def _missing_entity(query: str, present: set[str], judged: set[str], df: Mapping[str, int], n: int) -> float:
+    """IDF of the rarest name, code or number of the question (``looks_like_a_name``) that the top passages
+    lack: the mark of a near miss ("How many H100 GPUs ...?" over a text about A100s)."""
+    worst = 0.0
+    for position, word in enumerate(_WORD.findall(query)):
+        tokens = [t for t in analyze(word) if t in judged]
+        if not tokens or not looks_like_a_name(word, position == 0):
+            continue
+        absent = [t for t in tokens if t not in present]
+        if absent:
+            worst = max(worst, max(idf(df.get(t, 0), n) for t in absent))
+    return worst
+
+
 def missing_terms(evidence: Evidence, limit: int = 3) -> list[str]:
     """The question's rarest words that the top passages do not contain (for the refusal reason)."""
-    words = re.findall(r"[^\W_]+(?:[-.][^\W_]+)*", evidence.query)
-    passage_terms = set().union(*(set(analyze(p)) for p in evidence.passages[:UNION_PASSAGES])) if evidence.passages else set()
+    words = _WORD.findall(evidence.query)
+    passage_terms = set().union(*evidence.passage_terms())
     n = max(evidence.doc_count, 1)
     found: dict[str, float] = {}
     for word in words:
@@ -145,7 +180,9 @@ def missing_terms(evidence: Evidence, limit: int = 3) -> list[str]:
         if tokens and not any(t in passage_terms for t in tokens):
             if all(_CJK_TOKEN.match(t) for t in tokens):
                 continue
-            found[word] = max(idf(evidence.doc_freq.get(t, 0), n) for t in tokens)
+            weight = max(idf(evidence.doc_freq.get(t, 0), n) for t in tokens)
+            if weight >= 0.5 * idf(0, n):  # rare words only: "many" or "use" explain nothing
+                found[word] = weight
     return [w for w, _ in sorted(found.items(), key=lambda item: -item[1])][:limit]
 
 
@@ -269,18 +306,20 @@ class Decision:
     notes: tuple[str, ...] = ()
 
 
+# What each feature means in a reason: (when it supports answering, when it argues against).
 _PLAIN = {
-    "coverage_best": "how much of the question the best passage covers",
-    "coverage_union": "how much of the question the top passages cover",
-    "missing_rare": "a rare question term missing from the passages",
-    "unknown_share": "question terms that no document contains",
-    "foreign_share": "question words in another language than the documents",
-    "keyword_gap": "how far the best keyword match stands out",
-    "dense_top": "semantic similarity of the best passage",
-    "dense_gap": "how far the best semantic match stands out",
-    "agreement": "agreement of keyword and semantic search",
-    "top_in_both": "the top passage found by both searches",
-    "rerank_top": "the cross-encoder's relevance probability",
+    "coverage_best": ("the best passage contains the question's key terms", "the best passage misses much of the question"),
+    "coverage_union": ("the top passages contain the question's key terms", "the top passages miss much of the question"),
+    "missing_rare": ("no rare question term is missing from the passages", "a rare question term is missing from the passages"),
+    "missing_entity": ("every name and number of the question is in the passages", "a name or number of the question is missing from the passages"),
+    "unknown_share": ("every question term occurs in the documents", "question terms occur in no document"),
+    "foreign_share": ("the question is in the documents' language", "the question is in another language than the documents"),
+    "keyword_gap": ("one keyword match stands out", "no keyword match stands out"),
+    "dense_top": ("a passage is semantically close to the question", "no passage is semantically close to the question"),
+    "dense_gap": ("one semantic match stands out", "no semantic match stands out"),
+    "agreement": ("keyword and semantic search agree", "keyword and semantic search disagree"),
+    "top_in_both": ("both searches found the top passage", "only one search found the top passage"),
+    "rerank_top": ("the cross-encoder rates a passage relevant", "the cross-encoder rates no passage relevant"),
 }
 
 
@@ -347,11 +386,11 @@ class Gate:
         parts = model.contributions(values)
         if answerable:
             best = max(parts, key=lambda k: parts[k])
-            return f"{head}; strongest support: {_PLAIN.get(best, best)}"
+            return f"{head}; strongest support: {_PLAIN.get(best, (best, best))[0]}"
         worst = min(parts, key=lambda k: parts[k])
-        why = _PLAIN.get(worst, worst)
+        why = _PLAIN.get(worst, (worst, worst))[1]
         missing = missing_terms(evidence)
-        if worst in ("missing_rare", "unknown_share", "coverage_union", "coverage_best") and missing:
+        if worst in ("missing_rare", "missing_entity", "unknown_share", "coverage_union", "coverage_best") and missing:
             why += " (" + ", ".join(repr(w) for w in missing) + ")"
         return f"{head}; weakest point: {why}"
 
@@ -428,7 +467,7 @@ def fit_model(
     full = fitted(x, y)
     in_sample = full.predict_proba((x - mean) / scale)[:, 1]
     # Out-of-sample scores: leave-one-out for small sets, 10-fold beyond.
-    splitter = LeaveOneOut() if len(y) <= 200 else StratifiedKFold(10, shuffle=True, random_state=0)
+    splitter = LeaveOneOut() if len(y) <= 120 else StratifiedKFold(10, shuffle=True, random_state=0)
     held_out = np.zeros(len(y))
     for train, test in splitter.split(x, y):
         if len(set(y[train].tolist())) < 2:
@@ -458,3 +497,48 @@ def fit_model(
         refused_answerable=sum(1 for p in pos if p < threshold) / max(len(pos), 1),
     )
     return model, report
+
+
+# Features each model is fitted on: few and robust (a handful of unanswerable questions cannot support more);
+# ``features()`` computes the others too, for inspection in ``rag eval --json``.
+CORE_LEXICAL = ("missing_rare", "missing_entity", "coverage_union", "unknown_share")
+
+
+def model_features(name: str) -> tuple[str, ...]:
+    """The features of the model called ``name`` ("hybrid", "keyword+rerank", ...)."""
+    mode, _, extra = name.partition("+")
+    names = list(CORE_LEXICAL)
+    if mode in ("hybrid", "dense"):
+        names.append("dense_top")
+    if extra == "rerank":
+        names.append("rerank_top")
+    return tuple(names)
+
+
+def calibrate(
+    samples: Mapping[str, tuple[Sequence[Mapping[str, float]], Sequence[bool]]],
+    meta: Mapping[str, Any] | None = None,
+    *,
+    c: float = 0.3,
+    max_false_refusals: float = 0.10,
+) -> tuple[Calibration, list[FitReport]]:
+    """Fit one model per signal set from (features, answerable) samples; see ``fit_model``."""
+    models: dict[str, GateModel] = {}
+    reports: list[FitReport] = []
+    for name, (rows, labels) in samples.items():
+        model, report = fit_model(rows, labels, model_features(name), c=c, max_false_refusals=max_false_refusals, name=name)
+        models[name] = model
+        reports.append(report)
+    info = dict(meta or {})
+    info["fits"] = {
+        r.name: {
+            "answerable": r.n_answerable,
+            "unanswerable": r.n_unanswerable,
+            "auc_in_sample": None if r.auc_in_sample is None else round(r.auc_in_sample, 4),
+            "auc_leave_one_out": None if r.auc_cross_validated is None else round(r.auc_cross_validated, 4),
+            "refused_unanswerable": round(r.refused_unanswerable, 4),
+            "refused_answerable": round(r.refused_answerable, 4),
+        }
+        for r in reports
+    }
+    return Calibration(models, info), reports

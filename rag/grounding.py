@@ -3,7 +3,7 @@
 The support of a sentence by a passage combines
 
 - lexical support: the share of the sentence's content tokens (the keyword analyzer's stemmed words,
-  numbers and CJK bigrams) that occur in the passage;
+  numbers and CJK bigrams) that occur in the passage, leaving out tokens that only restate the question;
 - embedding support: the cosine similarity between the sentence and the passage's closest sentence, mapped
   from ``[cos_floor, cos_ceiling]`` onto ``[0, 1]``;
 - a number check: numbers the sentence states but the passage does not contain scale the support down by
@@ -105,9 +105,19 @@ def numbers_found(sentence_tokens: set[str], passage_tokens: set[str], passage_t
     numbers = {t for t in sentence_tokens if _is_number(t)}
     if not numbers:
         return 1.0
-    compact = passage_text.replace(",", "")
-    found = sum(1 for t in numbers if t in passage_tokens or t in compact)
+    compact = passage_text.replace(",", "").lower()
+    found = sum(
+        1 for t in numbers if t in passage_tokens or re.search(rf"(?<![\w.]){re.escape(t)}(?![\w]|\.\d)", compact)
+    )
     return found / len(numbers)
+
+
+def claim_tokens(sentence: str, question_tokens: set[str]) -> set[str]:
+    """The sentence's content tokens that do not merely restate the question (all of them when nothing is
+    left, e.g. for an answer that only repeats the question's terms)."""
+    tokens = content_tokens(sentence)
+    novel = tokens - question_tokens
+    return novel or tokens
 
 
 def support_table(
@@ -115,9 +125,15 @@ def support_table(
     passages: Sequence[str],
     embedder: PassageEmbedder | None = None,
     config: SupportConfig = SupportConfig(),
+    question: str = "",
 ) -> SupportTable:
-    """Score every answer sentence against every passage (see the module docstring)."""
-    sentence_tokens = [content_tokens(s) for s in sentences]
+    """Score every answer sentence against every passage (see the module docstring).
+
+    With ``question``, lexical support counts only what a sentence adds to the question: restating the
+    question's terms, which the retrieved passages contain by construction, earns nothing.
+    """
+    question_tokens = content_tokens(question)
+    sentence_tokens = [claim_tokens(s, question_tokens) for s in sentences]
     weights = [len(t) for t in sentence_tokens]
     pieces = [passage_sentences(p) for p in passages]
     passage_tokens = [content_tokens(p) for p in passages]

@@ -197,6 +197,7 @@ class Retriever:
             rerank=[h.scores["rerank"] for h in top if "rerank" in h.scores],
             doc_count=doc_count,
             doc_freq=dict(doc_freq),
+            titles=[h.title for h in top],
         )
 
     def _apply_gate(self, result: SearchResult, mode: Mode) -> None:

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from rag.errors import BackendUnavailable, ConfigError
+from rag.errors import BackendUnavailable, ConfigError, RagError
 from rag.types import Chunk
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,13 @@ class ChromaStore:
             raise BackendUnavailable("Chroma server", "RAG_CHROMA_URL", f"{url}: {exc}") from exc
         return cls(client, collection, url)
 
-    def _unavailable(self, exc: Exception) -> BackendUnavailable:
+    def _unavailable(self, exc: Exception) -> RagError:
+        """The clearest error for a failed Chroma call: a wrong vector size is a setting, not an outage."""
+        if "expecting embedding with dimension" in str(exc):
+            return ConfigError(
+                f"the Chroma collection {self._collection_name!r} holds vectors of another embedding model "
+                f"({exc}); set RAG_CHROMA_COLLECTION to a new name (and re-ingest) or restore RAG_EMBEDDING_MODEL"
+            )
         setting = "RAG_CHROMA_URL" if "://" in self._where else "RAG_HOME"
         return BackendUnavailable("Chroma", setting, f"{self._where}: {type(exc).__name__}: {str(exc)[:160]}")
 

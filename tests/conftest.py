@@ -135,3 +135,42 @@ def smollm2_gguf() -> Path:
         return resolve_default_gguf()
     except ModelNotFound as exc:
         pytest.skip(str(exc))
+
+
+# ------------------------------------------------------------------------------ retrieval quality: fixture corpus
+@pytest.fixture(scope="session")
+def fixture_corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(folder of the generated fixture PDFs, questions.jsonl over them); see tests/fixtures/corpus_factory.py."""
+    from tests.fixtures.corpus_factory import write_corpus, write_questions
+
+    folder = tmp_path_factory.mktemp("fixture-corpus")
+    items = write_corpus(folder / "pdfs")
+    return folder / "pdfs", write_questions(folder / "questions.jsonl", items)
+
+
+@pytest.fixture(scope="session")
+def fixture_index(fixture_corpus: tuple[Path, Path], embedder, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A RAG_HOME with the fixture corpus ingested once per session (embedded defaults). Treat it as
+    read-only: tests that write build their own workspace."""
+    from rag.settings import Settings
+    from rag.workspace import Workspace
+
+    home = tmp_path_factory.mktemp("fixture-home")
+    workspace = Workspace(Settings(home=home, reranker="none"), embedder=embedder)
+    try:
+        report = workspace.ingest(sorted(fixture_corpus[0].glob("*.pdf")))
+        assert report.ok, [r.reason for r in report.failed]
+    finally:
+        workspace.close()
+    return home
+
+
+@pytest.fixture
+def fixture_workspace(fixture_index: Path, embedder):
+    """A workspace over the ingested fixture corpus with the shipped gate calibration and no reranker."""
+    from rag.settings import Settings
+    from rag.workspace import Workspace
+
+    workspace = Workspace(Settings(home=fixture_index, reranker="none", gate_calibration=None), embedder=embedder)
+    yield workspace
+    workspace.close()

@@ -166,3 +166,14 @@ def test_chunks_stay_within_the_embedding_models_budget(make_workspace, tmp_path
     workspace.ingest([make_pdf(tmp_path / "long.pdf", [long_text[:2500], long_text[:2500]])])
     counts = embedder.count_tokens([c.text for c in workspace.catalog.chunks_of(workspace.documents()[0].doc_id)])
     assert max(counts) <= chunk_tokens
+
+
+def test_switching_to_a_model_with_another_vector_size_names_the_setting(make_workspace, tmp_path: Path) -> None:
+    import numpy as np
+
+    from rag.errors import ConfigError
+
+    workspace = make_workspace()
+    workspace.ingest([_corpus(tmp_path / "pdfs") / "alpha.pdf"])
+    with pytest.raises(ConfigError, match="RAG_CHROMA_COLLECTION"):
+        workspace.vectors.search(np.ones(17, dtype=np.float32), 3)

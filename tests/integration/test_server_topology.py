@@ -248,3 +248,19 @@ def test_a_question_is_answered_end_to_end_over_the_http_backends(ingested, monk
     assert answer.model_called
     assert answer.answer.strip()
     assert answer.refused or any(c.file == "turbines.pdf" or c.title == "Zephyr Turbine Manual" for c in answer.citations)
+
+
+def _chroma_healthcheck(port: str) -> list[str]:
+    """The chroma service's healthcheck command from docker-compose.yml, aimed at a local port."""
+    from tests.fixtures.compose import interpolate, load_compose
+
+    test = load_compose()["services"]["chroma"]["healthcheck"]["test"]
+    assert test[0] == "CMD"
+    return [interpolate(part, {}).replace("127.0.0.1/8000", f"127.0.0.1/{port}") for part in test[1:]]
+
+
+def test_the_chroma_healthcheck_passes_on_a_running_server_and_fails_without_one(chroma_server_url):
+    up = subprocess.run(_chroma_healthcheck(str(urlparse(chroma_server_url).port)), capture_output=True, timeout=30)
+    down = subprocess.run(_chroma_healthcheck(str(free_port())), capture_output=True, timeout=30)
+    assert up.returncode == 0, up.stderr
+    assert down.returncode != 0

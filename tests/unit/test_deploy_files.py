@@ -197,8 +197,11 @@ def test_ingest_job_runs_with_the_same_settings_as_the_web_app(compose):
     web = environment_of(compose["services"]["web"], TEST_ENV)
     ingest = environment_of(compose["services"]["ingest"], TEST_ENV)
     assert ingest == web
-    shared = {v.split(":")[0] for v in compose["services"]["web"]["volumes"]}
-    assert "rag-home" in shared and "rag-home" in {v.split(":")[0] for v in compose["services"]["ingest"]["volumes"]}
+    web_mounts = set(compose["services"]["web"]["volumes"])
+    ingest_mounts = set(compose["services"]["ingest"]["volumes"])
+    assert "rag-home:/data/rag" in web_mounts & ingest_mounts  # one catalog
+    pdfs = next(v for v in ingest_mounts if v.endswith(":/pdfs:ro"))
+    assert pdfs in web_mounts  # the chat renders cited pages from the paths the ingest job recorded
 
 
 def test_stateful_services_keep_their_data_in_declared_volumes(compose):
@@ -352,8 +355,9 @@ def test_lock_pins_every_runtime_dependency_within_its_declared_range():
         import tomli as tomllib  # type: ignore[no-redef]
 
     pins = {canonicalize_name(k): v for k, v in _lock().items()}
-    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    for text in dependencies:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    # the image builds the project with --no-build-isolation: the build backend comes from the lock too
+    for text in pyproject["project"]["dependencies"] + pyproject["build-system"]["requires"]:
         requirement = Requirement(text)
         name = canonicalize_name(requirement.name)
         assert name in pins, f"{name} is a dependency but docker/requirements.txt does not pin it"
@@ -404,3 +408,34 @@ def test_healthcheck_script_fails_when_nothing_listens():
     from tests.servers import free_port
 
     assert _healthcheck(f"http://127.0.0.1:{free_port()}/").returncode == 1
+
+
+# --- what the image installs ----------------------------------------------------------------------
+@pytest.mark.slow
+def test_the_wheel_the_image_installs_carries_every_package_file(tmp_path):
+    """The image installs the project non-editable: data files must be declared to end up in the wheel."""
+    import zipfile
+
+    source = tmp_path / "src"  # a copy of what the Dockerfile copies, so the build writes nothing in the repo
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        if (ROOT / name).exists():
+            shutil.copy(ROOT / name, source / name)
+    if not (source / "README.md").exists():
+        (source / "README.md").write_text("placeholder\n")
+    for package in ("rag", "llm", "ingest", "app"):
+        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(tmp_path), "."],
+        capture_output=True, text=True, timeout=300, cwd=source,
+    )
+    assert result.returncode == 0, result.stderr
+    [wheel] = tmp_path.glob("groundrag-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {
+        str(path.relative_to(ROOT))
+        for package in ("rag", "llm", "ingest", "app")
+        for path in (ROOT / package).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo")
+    }
+    assert expected - names == set()

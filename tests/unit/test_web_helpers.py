@@ -330,3 +330,119 @@ def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(DocumentError, match="no longer on disk"):
         render_page_png(tmp_path / "gone.pdf", 1)
+
+
+# --- the passage shown under a source -------------------------------------------------------------
+
+
+def _chunk(index: int, text: str, page_start: int, page_end: int):  # noqa: ANN202
+    from rag.types import Chunk
+
+    return Chunk(f"d-{index:05d}", "d", index, text, page_start, page_end, 0, len(text))
+
+
+def test_a_snippet_is_found_across_line_breaks() -> None:
+    from app.web_helpers import locate_snippet
+
+    passage = "First sentence here. The mirror has a\ndiameter of 14 metres. Last one."
+    span = locate_snippet(passage, "The mirror has a diameter of 14 metres.")
+    assert span is not None and passage[span[0] : span[1]] == "The mirror has a\ndiameter of 14 metres."
+
+
+def test_a_cut_snippet_is_found_by_what_it_keeps() -> None:
+    from app.web_helpers import locate_snippet
+
+    passage = "The mirror of the telescope has a diameter of 14 metres and weighs a lot."
+    span = locate_snippet(passage, "The mirror of the telescope has a diameter\u2026")
+    assert span == (0, len("The mirror of the telescope has a diameter"))
+
+
+def test_the_shown_passage_is_the_chunk_on_the_cited_page_holding_the_snippet() -> None:
+    from app.web_helpers import shown_passage
+
+    chunks = [
+        _chunk(0, "Intro text. The mirror is 14 metres wide.", 1, 1),  # same sentence, wrong page
+        _chunk(1, "Other text. The mirror is 14 metres wide. More text.", 2, 3),
+    ]
+    shown = shown_passage(chunks, [3], "The mirror is 14 metres wide.")
+    assert shown.text.startswith("Other text.")
+    assert shown.sentence == "The mirror is 14 metres wide."
+    assert shown.pages == [3]
+
+
+def test_without_the_snippet_the_best_matching_sentence_is_highlighted() -> None:
+    from app.web_helpers import shown_passage
+
+    chunks = [_chunk(0, "Bakeries open early. The primary mirror measures fourteen metres across.", 1, 1)]
+    shown = shown_passage(chunks, [1], "", claim="How wide is the primary mirror?")
+    assert shown.sentence == "The primary mirror measures fourteen metres across."
+
+
+def test_without_chunks_the_snippet_alone_is_shown() -> None:
+    from app.web_helpers import shown_passage
+
+    shown = shown_passage([], [4], "The mirror is 14 metres wide.")
+    assert shown.text == shown.sentence == "The mirror is 14 metres wide."
+    assert shown.pages == [4]
+
+
+def test_timings_read_as_seconds() -> None:
+    from app.web_helpers import describe_timings
+
+    assert describe_timings({"total": 2.44, "first_token": 0.81}) == "Answered in 2.4 s (first words after 0.8 s)"
+    assert describe_timings({"total": 0.02, "first_token": 0.02}) == "Answered in 0.0 s"
+    assert describe_timings({}) == ""
+
+
+# --- session workspaces ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shared_workspace(tmp_path: Path):
+    from rag.workspace import Workspace
+
+    workspace = Workspace(Settings(home=tmp_path / "home"), embedder=object(), engine=object())  # type: ignore[arg-type]
+    yield workspace
+    workspace.close()
+
+
+def test_a_session_workspace_borrows_the_shared_models_and_stores(shared_workspace) -> None:
+    from app.web_workspace import session_workspace
+
+    session = session_workspace(shared_workspace, {"top_k": 3, "temperature": 0.7})
+    assert session is not shared_workspace
+    assert session.embedder is shared_workspace.embedder
+    assert session.engine is shared_workspace.engine
+    assert session.catalog is shared_workspace.catalog
+    assert session.stores is shared_workspace.stores
+    assert (session.settings.top_k, session.settings.temperature) == (3, 0.7)
+    assert shared_workspace.settings.top_k == 6
+
+
+def test_a_session_without_changes_uses_the_shared_workspace(shared_workspace) -> None:
+    from app.web_workspace import session_workspace
+
+    assert session_workspace(shared_workspace, {"top_k": shared_workspace.settings.top_k}) is shared_workspace
+
+
+def test_a_session_cannot_change_how_shared_parts_are_built(shared_workspace) -> None:
+    from app.web_workspace import SessionWorkspace
+
+    with pytest.raises(ValueError, match="embedding_model"):
+        SessionWorkspace(shared_workspace, embedding_model="other")
+
+
+def test_a_found_sentence_also_gets_a_close_up_of_its_lines(two_page_pdf: Path) -> None:
+    from app.page_images import render_page
+
+    rendered = render_page(two_page_pdf, 2, width_px=400, highlight="the context window holds 4096 tokens in total.")
+    assert rendered.focus is not None
+    page, focus = _image(rendered.page), _image(rendered.focus)
+    assert focus.width == page.width
+    assert focus.height < page.height / 2
+
+
+def test_a_sentence_not_found_gets_no_close_up(two_page_pdf: Path) -> None:
+    from app.page_images import render_page
+
+    assert render_page(two_page_pdf, 1, width_px=300, highlight="zebra crossing quantum").focus is None

@@ -1,0 +1,38 @@
+"""The refusal: one fixed sentence per language, recognised in model output."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.refusal import REFUSALS, is_refusal, question_language, refusal_for
+
+
+def test_english_questions_get_the_english_refusal():
+    assert refusal_for("What GPUs trained Llama 2?") == REFUSALS["en"]
+
+
+def test_chinese_questions_get_the_chinese_refusal():
+    assert question_language("Llama 2 用了多少 GPU？") == "zh"
+    assert refusal_for("Llama 2 用了多少 GPU？") == REFUSALS["zh"]
+
+
+@pytest.mark.parametrize("text", [REFUSALS["en"], REFUSALS["zh"], REFUSALS["en"] + " [1]", f'"{REFUSALS["en"]}"'])
+def test_the_fixed_sentences_are_recognised(text):
+    assert is_refusal(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I cannot find that information in the passages.", "The passages do not mention the learning rate.",
+     "There is no information about it.", "抱歉，我找不到相关信息。"],
+)
+def test_common_paraphrases_are_recognised(text):
+    assert is_refusal(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["The model uses 8 heads [1].", "I found that the model uses 8 heads.", "", "There is no dropout in layer 3 [2]."],
+)
+def test_answers_are_not_taken_for_refusals(text):
+    assert not is_refusal(text)
