@@ -351,6 +351,147 @@ def eval_command(
         console.print(f"results written to {json_path}", highlight=False)
 
 
+# --- ask and chat ---------------------------------------------------------------------------------
+def _plain(text: str, *, end: str = "\n", style: str | None = None, err: bool = False) -> None:
+    """Print document or model text exactly: no rich markup, emoji codes or highlighting is interpreted."""
+    (errors if err else console).print(text, end=end, style=style, markup=False, highlight=False, emoji=False, soft_wrap=True)
+
+
+def _answer_errors() -> tuple[type[BaseException], ...]:
+    from llm.errors import ChatFormatError, EngineError, PromptTooLong
+
+    return (RagError, EngineError, ChatFormatError, PromptTooLong)
+
+
+def _show_answer(stream, stream_text: bool) -> None:  # noqa: ANN001 - rag.answer.AnswerStream
+    """Stream (or print) an answer, then why it was refused or the sources it cites."""
+    from rag.prompting import format_pages
+
+    streamed = ""
+    if stream_text:
+        for piece in stream:
+            streamed += piece
+            _plain(piece, end="")
+        _plain("")
+    answer = stream.answer
+    for note in answer.notes:
+        _plain(f"note: {note}", style="dim", err=True)
+    if not stream_text:
+        _plain(answer.answer)
+    elif answer.refused and streamed.strip() != answer.answer:
+        _plain(answer.answer)
+    elif streamed.strip() != answer.answer:
+        _plain(f"(citations checked) {answer.answer}", style="dim")
+    if answer.refused:
+        _plain(f"not answered: {answer.reason}", style="yellow")
+        return
+    if answer.citations:
+        _plain("Sources:", style="bold")
+        for c in answer.citations:
+            where = ", ".join(part for part in (c.file, format_pages(c.pages)) if part)
+            _plain(f"  [{c.n}] {c.title}" + (f" ({where})" if where else ""))
+            _plain(f"      \u201c{c.snippet}\u201d", style="dim")
+    else:
+        _plain("Sources: none of the passages supports this answer", style="yellow")
+    if answer.grounding.unsupported_sentences:
+        _plain("Not supported by your documents:", style="yellow")
+        for sentence in answer.grounding.unsupported_sentences:
+            _plain(f"  - {sentence}", style="yellow")
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="Your question about the ingested documents."),
+    as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON (the documented contract)."),
+    no_stream: bool = typer.Option(False, "--no-stream", help="Print the answer once it is complete."),
+) -> None:
+    """Answer a question from your documents, citing document and page, or say that they don't tell."""
+    try:
+        stream = _workspace().ask(question)
+        if as_json:
+            print(json.dumps(stream.answer.as_dict(), ensure_ascii=False, indent=2))
+            return
+        _show_answer(stream, stream_text=not no_stream)
+    except _answer_errors() as exc:
+        raise _fail(str(exc))
+
+
+@app.command()
+def chat() -> None:
+    """An interactive conversation about your documents (reads questions from stdin until EOF).
+
+    /new starts a new conversation; /exit leaves.
+    """
+    from llm.errors import EngineError
+    from rag.conversation import Conversation
+
+    try:
+        workspace = _workspace()
+    except RagError as exc:
+        raise _fail(str(exc))
+    conversation = Conversation()
+    interactive = sys.stdin.isatty()
+    if interactive:
+        console.print("Ask about your documents. [bold]/new[/] starts over, [bold]/exit[/] or Ctrl-D leaves.")
+    while True:
+        try:
+            line = console.input("[bold]you>[/] ") if interactive else sys.stdin.readline()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not interactive and not line:
+            break
+        question = line.strip()
+        if not question:
+            continue
+        if question in ("/exit", "/quit"):
+            break
+        if question == "/new":
+            conversation.reset()
+            _plain("(new conversation)", style="dim")
+            continue
+        try:
+            _show_answer(workspace.ask(question, conversation), stream_text=True)
+        except EngineError as exc:
+            raise _fail(str(exc))
+        except _answer_errors() as exc:
+            _plain(f"error: {exc}", style="bold red", err=True)
+        _plain("")
+
+
+# --- serve-llm ------------------------------------------------------------------------------------
+@app.command("serve-llm")
+def serve_llm(
+    host: Optional[str] = typer.Option(None, "--host", help="Bind address (default RAG_SERVE_HOST)."),
+    port: Optional[int] = typer.Option(None, "--port", help="Port (default RAG_SERVE_PORT)."),
+) -> None:
+    """Serve the configured GGUF (RAG_LLM_MODEL) over an OpenAI-compatible API (llama-cpp-python's server)."""
+    from llm.errors import EngineError
+    from llm.factory import resolve_model_path
+
+    try:
+        settings = _settings()
+        model = resolve_model_path(settings.llm_model)
+    except (RagError, EngineError, ValueError) as exc:
+        raise _fail(str(exc))
+    bind_host = host or settings.serve_host
+    bind_port = port or settings.serve_port
+    errors.print(f"serving {model.name} at http://{bind_host}:{bind_port}/v1 (Ctrl+C stops)", highlight=False)
+    from llm.server import serve
+
+    try:
+        serve(
+            model,
+            host=bind_host,
+            port=bind_port,
+            context_length=settings.llm_context,
+            threads=settings.threads or None,
+            chat_format=settings.llm_chat_format,
+            api_key=settings.llm_api_key,
+        )
+    except (EngineError, ValueError) as exc:
+        raise _fail(str(exc))
+
+
 def main() -> None:
     app()
 

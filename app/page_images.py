@@ -54,7 +54,7 @@ def render_page(
     width_px: int = 900,
     highlight: str | None = None,
     password: str | None = None,
-    context: float = 0.12,
+    context: float = 0.08,
 ) -> PageImage:
     """The page as a PNG with ``highlight`` marked, and a close-up of the marked lines with ``context``
     (a share of the page height) above and below them. Raises ``DocumentError`` when it cannot be read."""
@@ -86,9 +86,26 @@ def render_page(
     image = _mark(image, rects, scale, page_height)
     top = min((page_height - r[3]) * scale for r in rects)
     bottom = max((page_height - r[1]) * scale for r in rects)
-    margin = context * image.height
-    band = (0, int(max(0, top - margin)), image.width, int(min(image.height, bottom + margin)))
+    left = min(r[0] for r in rects) * scale
+    right = max(r[2] for r in rects) * scale
+    # The close-up: the marked lines with some text above and below, across the width of the text column.
+    margin_y, margin_x = context * image.height, 0.04 * image.width
+    text_left, text_right = _text_columns(image)
+    band = (
+        int(max(0, min(left, text_left) - margin_x)),
+        int(max(0, top - margin_y)),
+        int(min(image.width, max(right, text_right) + margin_x)),
+        int(min(image.height, bottom + margin_y)),
+    )
     return PageImage(_png(image), _png(image.crop(band)))
+
+
+def _text_columns(image: Image.Image) -> tuple[int, int]:
+    """Leftmost and rightmost x of anything printed on the page (the page's white margins excluded)."""
+    from PIL import ImageOps
+
+    box = ImageOps.invert(image.convert("L")).point(lambda v: 255 if v > 40 else 0).getbbox()
+    return (box[0], box[2]) if box else (0, image.width)
 
 
 def _png(image: Image.Image) -> bytes:

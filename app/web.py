@@ -74,6 +74,13 @@ def _state() -> Any:
     return state
 
 
+def _repair_history() -> None:
+    """A question left without an answer was stopped (or replaced by a new run) before it was answered."""
+    messages = st.session_state["messages"]
+    if messages and messages[-1]["role"] == "user":
+        messages.append({"role": "assistant", "text": "", "stopped": True})
+
+
 def _new_conversation() -> None:
     st.session_state["messages"] = []
     st.session_state["conversation"] = None
@@ -354,6 +361,9 @@ def _render_citation(workspace, answer_text: str, citation) -> None:  # noqa: AN
             st.image(image.page, width="stretch")
 
 
+AVATARS = {"user": ":material/person:", "assistant": ":material/menu_book:"}
+
+
 def _ask(workspace, question: str) -> None:  # noqa: ANN001
     from rag.conversation import Conversation
 
@@ -361,11 +371,12 @@ def _ask(workspace, question: str) -> None:  # noqa: ANN001
     if state["conversation"] is None:
         state["conversation"] = Conversation()
     state["messages"].append({"role": "user", "text": question})
-    with st.chat_message("user"):
+    with st.chat_message("user", avatar=AVATARS["user"]):
         st.markdown(h.escape_markdown(question))
-    with st.chat_message("assistant"):
+    with st.chat_message("assistant", avatar=AVATARS["assistant"]):
         slot = st.empty()
         started = time.perf_counter()
+        stream = None
         try:
             with _answer_lock():
                 with slot.container():
@@ -379,6 +390,12 @@ def _ask(workspace, question: str) -> None:  # noqa: ANN001
             slot.error(h.escape_markdown(str(exc)), icon=":material/error:")
             state["messages"].append({"role": "assistant", "text": "", "error": str(exc)})
             return
+        except BaseException:  # stopped by the user, or replaced by a new run: keep what was said
+            partial = stream.text if stream is not None else ""
+            if stream is not None:
+                stream.close()
+            state["messages"].append({"role": "assistant", "text": partial, "stopped": True})
+            raise
         log.info("web: answered in %.2fs", time.perf_counter() - started)
         state["messages"].append({"role": "assistant", "text": answer.answer, "answer": answer})
         state["notes"] = list(answer.notes)
@@ -393,11 +410,15 @@ def _chain(first: list[str], rest):  # noqa: ANN001, ANN202
 
 def _render_history(workspace) -> None:  # noqa: ANN001
     for index, message in enumerate(st.session_state["messages"]):
-        with st.chat_message(message["role"]):
+        with st.chat_message(message["role"], avatar=AVATARS[message["role"]]):
             if message.get("error"):
                 st.error(h.escape_markdown(message["error"]), icon=":material/error:")
             elif message.get("answer") is not None:
                 _render_answer(workspace, message["answer"], key=str(index + 1))
+            elif message.get("stopped"):
+                if message["text"]:
+                    st.markdown(h.escape_markdown(message["text"]))
+                st.caption(":material/stop_circle: Stopped before the answer was finished; it has no sources.")
             else:
                 st.markdown(h.escape_markdown(message["text"]))
 
@@ -410,6 +431,7 @@ def main() -> None:
         st.error(h.escape_markdown(str(exc)))
         st.stop()
     _state()
+    _repair_history()
     workspace = _workspace(settings)
 
     with st.sidebar:
@@ -427,7 +449,7 @@ def main() -> None:
     _render_history(workspace)
     if not st.session_state["messages"] and not workspace.documents():
         st.info("Add PDFs in the sidebar, then ask a question about them.", icon=":material/upload_file:")
-    question = st.chat_input("Ask a question about your documents")
+    question = st.chat_input("Ask a question about your documents", submit_mode="stop", max_chars=4000)
     if question and question.strip():
         _ask(workspace, question.strip())
 

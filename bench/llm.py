@@ -53,6 +53,7 @@ class Run:
     first_token_s: float
     total_s: float
     new_tokens: int
+    cpu_s: float  # CPU seconds the model's process used: under contention, wall time alone misleads
 
     @property
     def decode_tokens_per_s(self) -> float:
@@ -61,22 +62,39 @@ class Run:
 
 
 def build_question(engine: LlamaCppEngine, target_tokens: int, variant: int) -> list[Message]:
-    """Numbered passages until the formatted prompt reaches about ``target_tokens``."""
-    passages: list[str] = []
-    i = 0
-    while True:
-        body = " ".join(SENTENCES[(i + k + variant) % len(SENTENCES)] for k in range(4))
-        candidate = passages + [f"[{len(passages) + 1}] (doc{variant}.pdf, p. {i + 1}) {body}"]
-        messages = [
-            Message("system", SYSTEM),
-            Message("user", "Passages:\n" + "\n\n".join(candidate) + f"\n\nQuestion {variant}: How long should keys be used, and why? Explain in detail."),
+    """Numbered passages, as many as keep the formatted prompt within about ``target_tokens``."""
+
+    def messages_with(count: int) -> list[Message]:
+        passages = [
+            f"[{i + 1}] (doc{variant}.pdf, p. {i + 1}) "
+            + " ".join(SENTENCES[(i + k + variant) % len(SENTENCES)] for k in range(4))
+            for i in range(count)
         ]
-        if engine.prompt_tokens(messages) > target_tokens and passages:
-            return previous
-        passages, previous, i = candidate, messages, i + 1
+        question = f"Question {variant}: How long should keys be used, and why? Explain in detail."
+        return [Message("system", SYSTEM), Message("user", "Passages:\n" + "\n\n".join(passages) + "\n\n" + question)]
+
+    count = 1
+    while engine.prompt_tokens(messages_with(count + 1)) <= target_tokens:
+        count += 1
+    return messages_with(count)
 
 
-def measure(engine: ChatEngine, messages: list[Message], params: GenerationParams, counter: LlamaCppEngine) -> Run:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of this process (``pid`` None) or of another one (from /proc)."""
+    if pid is None:
+        return time.process_time()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    engine: ChatEngine,
+    messages: list[Message],
+    params: GenerationParams,
+    counter: LlamaCppEngine,
+    pid: int | None = None,
+) -> Run:
+    cpu = cpu_seconds(pid)
     started = time.perf_counter()
     first = None
     parts: list[str] = []
@@ -85,7 +103,7 @@ def measure(engine: ChatEngine, messages: list[Message], params: GenerationParam
             first = time.perf_counter() - started
         parts.append(delta)
     total = time.perf_counter() - started
-    return Run(first or total, total, counter.count_tokens("".join(parts)))
+    return Run(first or total, total, counter.count_tokens("".join(parts)), cpu_seconds(pid) - cpu)
 
 
 def free_port() -> int:
@@ -121,11 +139,12 @@ def summarise(name: str, runs: list[Run], prompt_tokens: int) -> dict[str, float
     tps = statistics.median(r.decode_tokens_per_s for r in runs)
     total = statistics.median(r.total_s for r in runs)
     new = statistics.median(r.new_tokens for r in runs)
+    cpu = statistics.median(r.cpu_s for r in runs)
     print(
         f"{name:<22} first token {ttft:6.3f} s   decode {tps:6.1f} tok/s   prompt {prompt_tokens / ttft:7.0f} tok/s   "
-        f"total {total:6.2f} s for {new:.0f} new tokens"
+        f"total {total:6.2f} s for {new:.0f} new tokens, {cpu:.2f} CPU s"
     )
-    return {"ttft": ttft, "tps": tps, "total": total, "new": new}
+    return {"ttft": ttft, "tps": tps, "total": total, "new": new, "cpu": cpu}
 
 
 def main() -> None:
@@ -153,15 +172,20 @@ def main() -> None:
     print(f"prompt {prompt_tokens} tokens, up to {args.new_tokens} new tokens, {args.runs} runs (+1 warm-up), medians:")
 
     measure(local, questions[-1], params, local)  # warm-up
-    results = {"in-process": summarise("llama.cpp in-process", [measure(local, q, params, local) for q in questions[:-1]], prompt_tokens)}
+    results = {
+        "in-process": summarise(
+            "llama.cpp in-process", [measure(local, q, params, local) for q in questions[:-1]], prompt_tokens
+        )
+    }
 
     if not args.skip_http:
         local_threads_note = "" if args.threads == 1 else " (the server runs while the in-process model stays loaded)"
         process, url = start_server(model, args.threads, args.context)
         try:
             remote = OpenAIEngine(url, context_length=args.context, timeout=300)
-            measure(remote, questions[-1], params, local)  # warm-up
-            results["http"] = summarise("HTTP (llm.server)", [measure(remote, q, params, local) for q in questions[:-1]], prompt_tokens)
+            measure(remote, questions[-1], params, local, process.pid)  # warm-up
+            runs = [measure(remote, q, params, local, process.pid) for q in questions[:-1]]
+            results["http"] = summarise("HTTP (llm.server)", runs, prompt_tokens)
             remote.close()
         finally:
             process.terminate()

@@ -23,7 +23,6 @@ import httpx
 
 from llm.chat_format import (
     LLAMA2,
-    TEMPLATE,
     llama2_prompt_text,
     normalise_chat_format,
     prepare_messages,
@@ -128,14 +127,18 @@ class OpenAIEngine:
     def count_tokens(self, text: str) -> int:
         if self._counter is None:
             self._pick_counter()
-        if self._counter == "extras":
-            return max(0, self._post_json(_root(self.base_url) + "/extras/tokenize/count", {"input": text})["count"] - self._count_offset)
-        if self._counter == "llamacpp":
-            return len(self._post_json(_root(self.base_url) + "/tokenize", {"content": text})["tokens"])
+        root = _root(self.base_url)
+        if self._counter == "extras":  # llama-cpp-python; its count includes the BOS it adds
+            counted = self._post_json(root + "/extras/tokenize/count", {"input": text})["count"]
+            return max(0, int(counted) - self._count_offset)
+        if self._counter == "llamacpp":  # llama.cpp's own server
+            return len(self._post_json(root + "/tokenize", {"content": text})["tokens"])
         if self._counter == "vllm":
-            body = {"prompt": text, "add_special_tokens": False, **({"model": self._model} if self._model else {})}
-            return int(self._post_json(_root(self.base_url) + "/tokenize", body)["count"])
+            return int(self._post_json(root + "/tokenize", self._vllm_tokenize_body(text))["count"])
         return math.ceil(len(text.encode("utf-8")) / 3)  # a safe over-estimate for budgeting
+
+    def _vllm_tokenize_body(self, text: str) -> dict[str, Any]:
+        return {"prompt": text, "add_special_tokens": False, **({"model": self._model} if self._model else {})}
 
     # --- helpers -----------------------------------------------------------------------------------
 
@@ -175,7 +178,7 @@ class OpenAIEngine:
         probes = [
             ("extras", root + "/extras/tokenize/count", {"input": ""}),
             ("llamacpp", root + "/tokenize", {"content": ""}),
-            ("vllm", root + "/tokenize", {"prompt": "", "add_special_tokens": False, **({"model": self._model} if self._model else {})}),
+            ("vllm", root + "/tokenize", self._vllm_tokenize_body("")),
         ]
         for name, url, body in probes:
             try:
@@ -221,7 +224,8 @@ class OpenAIEngine:
         lowered = message.lower()
         if response.status_code in (401, 403):
             raise EngineError(
-                f"the LLM server at {url} refused the request ({response.status_code}); check llm_api_key (RAG_LLM_API_KEY)"
+                f"the LLM server at {url} refused the request ({response.status_code}); "
+                "check llm_api_key (RAG_LLM_API_KEY)"
             )
         if code == "context_length_exceeded" or (
             "context" in lowered and any(w in lowered for w in ("exceed", "too long", "maximum context"))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from llm.chat_format import LLAMA2, llama2_prompt_text, prepare_messages
-from llm.errors import ChatFormatError
+from llm.errors import ChatFormatError, EngineError
 from llm.llamacpp_engine import default_threads, gguf_chat_format
 from llm.protocol import Message
 
@@ -81,6 +81,7 @@ def build_app(
         n_threads_batch=threads,
         chat_format=server_format,
         logits_all=False,
+        flash_attn=True,  # as the in-process engine, so both evaluate prompts identically
         verbose=False,
     )
     server_settings = ServerSettings(host=host, port=port, api_key=api_key)
@@ -151,15 +152,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--api-key", default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    serve(
-        resolve_model_path(args.model),
-        host=args.host,
-        port=args.port,
-        context_length=args.context_length,
-        threads=args.threads,
-        chat_format=args.chat_format,
-        api_key=args.api_key,
-    )
+    try:
+        serve(
+            resolve_model_path(args.model),
+            host=args.host,
+            port=args.port,
+            context_length=args.context_length,
+            threads=args.threads,
+            chat_format=args.chat_format,
+            api_key=args.api_key,
+        )
+    except (EngineError, ValueError) as exc:
+        parser.exit(2, f"error: {exc}\n")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,10 @@ log = logging.getLogger(__name__)
 
 
 class TransformersEngine:
-    """A causal LM run by transformers on the CPU (or ``device``). One generation at a time."""
+    """A causal LM run by transformers on a GPU when there is one, else the CPU. One generation at a time.
+
+    ``dtype="auto"`` keeps the checkpoint's dtype (float16 for Meta's Llama 2 chat weights).
+    """
 
     def __init__(
         self,
@@ -41,7 +44,7 @@ class TransformersEngine:
         threads: int | None = None,
         chat_format: str = "auto",
         seed: int = 0,
-        device: str = "cpu",
+        device: str = "auto",
         dtype: str = "auto",
     ) -> None:
         import torch
@@ -67,6 +70,8 @@ class TransformersEngine:
                 f"transformers cannot load {source!r} ({str(exc).splitlines()[0]}); give a model directory, or "
                 "download the model into the Hugging Face cache first"
             ) from exc
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model.to(device)
         self.model.eval()
         self.device = device
@@ -121,7 +126,9 @@ class TransformersEngine:
             "max_new_tokens": max(1, min(params.max_new_tokens, room)),
             "streamer": streamer,
             "eos_token_id": self._eos_ids,
-            "pad_token_id": self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self._eos_ids[0],
+            "pad_token_id": self.tokenizer.pad_token_id
+            if self.tokenizer.pad_token_id is not None
+            else self._eos_ids[0],
             "stopping_criteria": StoppingCriteriaList([_Cancel()]),
         }
         if params.temperature > 0:
@@ -184,7 +191,9 @@ class TransformersEngine:
     def _collect_eos_ids(self) -> list[int]:
         ids: list[int] = []
         configured = getattr(self.model.generation_config, "eos_token_id", None)
-        for value in ([configured] if isinstance(configured, int) else configured or []) + [self.tokenizer.eos_token_id]:
+        for value in ([configured] if isinstance(configured, int) else configured or []) + [
+            self.tokenizer.eos_token_id
+        ]:
             if value is not None and value not in ids:
                 ids.append(int(value))
         if not ids:

@@ -153,6 +153,7 @@ def rule_rewrite(question: str, previous_query: str) -> str:
 
 
 # --- model-based rewriting ------------------------------------------------------------------------
+_GENERIC = frozenset(analyze("one ones thing things about also else part"))
 REWRITE_SYSTEM = (
     "You rewrite a follow-up question from a conversation into one standalone question that can be "
     "understood without the conversation. Keep every name, number and technical term. Reply with the "
@@ -184,15 +185,21 @@ def rewrite_messages(question: str, previous: Sequence[Turn]) -> list[Message]:
 def accept_rewrite(reply: str, question: str, previous_query: str) -> str | None:
     """The model's rewrite when it is usable, else None.
 
-    Usable: one line, not absurdly long, keeps every content token of the follow-up, and adds at least one
-    content token of the previous query (it really brought the context in).
+    Usable: one line, not absurdly long, keeps every number-like token of the follow-up ("70B") and most of
+    its other content words, and adds at least one content token of the previous query (it really brought
+    the context in).
     """
     line = next((ln for ln in reply.strip().splitlines() if ln.strip()), "")
     line = _PREFIX.sub("", line).strip().strip("\"'“”")
     if not line or len(line) > max(300, 4 * len(question)):
         return None
     tokens = set(analyze(line))
-    if not set(analyze(question)) <= tokens:
+    own = set(analyze(question)) - _GENERIC
+    numeric = {t for t in own if re.search(r"\d", t)}
+    if not numeric <= tokens:
+        return None
+    words = own - numeric
+    if words and len(words & tokens) * 2 < len(words):
         return None
     brought = (set(analyze(previous_query)) - set(analyze(question))) & tokens
     if not brought:

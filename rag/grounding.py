@@ -61,9 +61,13 @@ def passage_sentences(text: str) -> list[str]:
     return [p for p in pieces if analyze(p)] or ([" ".join(text.split())] if text.strip() else [])
 
 
+# Words that carry no claim of their own ("Sure!", "Yes.", "The answer is: ...").
+_DISCOURSE = frozenset(analyze("yes sure okay ok certainly indeed answer"))
+
+
 def content_tokens(text: str) -> set[str]:
-    """The content tokens of a text (the keyword analyzer's output as a set)."""
-    return set(analyze(text))
+    """The content tokens of a text (the keyword analyzer's output as a set, without discourse words)."""
+    return set(analyze(text)) - _DISCOURSE
 
 
 def _is_number(token: str) -> bool:
@@ -100,11 +104,24 @@ def lexical_support(sentence_tokens: set[str], passage_tokens: set[str]) -> floa
     return len(sentence_tokens & passage_tokens) / len(sentence_tokens)
 
 
+_NUMBER_WORDS = {
+    word: str(value)
+    for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+}
+
+
 def numbers_found(sentence_tokens: set[str], passage_tokens: set[str], passage_text: str) -> float:
-    """Share of the sentence's numbers that the passage contains (1.0 when it states none)."""
+    """Share of the sentence's numbers that the passage contains (1.0 when it states none).
+
+    A passage that spells a small number out ("eight") contains it.
+    """
     numbers = {t for t in sentence_tokens if _is_number(t)}
     if not numbers:
         return 1.0
+    passage_tokens = passage_tokens | {_NUMBER_WORDS[t] for t in passage_tokens if t in _NUMBER_WORDS}
     compact = passage_text.replace(",", "").lower()
     found = sum(
         1 for t in numbers if t in passage_tokens or re.search(rf"(?<![\w.]){re.escape(t)}(?![\w]|\.\d)", compact)

@@ -147,9 +147,7 @@ def test_prompt_text_tokenizes_to_the_same_ids_on_a_server(vocab, encode, turns,
 
 def test_prompt_text_spells_the_reference_layout():
     messages = [Message("system", "S"), Message("user", "U1"), Message("assistant", "A1"), Message("user", "U2")]
-    assert llama2_prompt_text(messages) == (
-        "<s>[INST] <<SYS>>\nS\n<</SYS>>\n\nU1 [/INST] A1 </s><s>[INST] U2 [/INST]"
-    )
+    assert llama2_prompt_text(messages) == ("<s>[INST] <<SYS>>\nS\n<</SYS>>\n\nU1 [/INST] A1 </s><s>[INST] U2 [/INST]")
 
 
 def test_segments_fold_the_system_prompt_into_the_first_user_turn():
@@ -293,7 +291,9 @@ def test_neutralised_passage_is_accepted_in_a_user_message(text):
 
 
 def test_neutralise_keeps_the_words_readable():
-    assert neutralise("see [INST] and <<SYS>> and </s>") == "see (INST) and \u2039\u2039SYS\u203a\u203a and \u2039/s\u203a"
+    assert (
+        neutralise("see [INST] and <<SYS>> and </s>") == "see (INST) and \u2039\u2039SYS\u203a\u203a and \u2039/s\u203a"
+    )
 
 
 def test_neutralise_is_idempotent():

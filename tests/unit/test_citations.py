@@ -80,7 +80,7 @@ def test_a_sentence_no_passage_supports_cites_nothing(embedder):
 
 
 def test_a_sentence_without_content_keeps_only_citations_that_support_something(embedder):
-    _, attribution = check("BERT-LARGE has 340M parameters [2]. Yes [2][3].", embedder)
+    _, attribution = check("BERT-LARGE has 340M parameters [2]. That is all [2][3].", embedder)
     assert attribution.per_sentence == [[2], [2]]
     assert attribution.dropped == [3]
 

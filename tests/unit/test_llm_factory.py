@@ -18,9 +18,7 @@ def test_config_defaults_are_the_embedded_engine():
     assert (config.backend, config.model, config.chat_format) == ("llamacpp", "auto", "auto")
 
 
-@pytest.mark.parametrize(
-    "overrides", [{"backend": "ollama"}, {"context_length": 0}, {"threads": 0}, {"timeout": 0}]
-)
+@pytest.mark.parametrize("overrides", [{"backend": "ollama"}, {"context_length": 0}, {"threads": 0}, {"timeout": 0}])
 def test_config_rejects_impossible_values(overrides):
     with pytest.raises(ValueError):
         EngineConfig(**overrides)

@@ -64,7 +64,11 @@ class Server:
 def test_llama2_chat_models_get_the_exact_prompt_on_the_completions_endpoint():
     server = Server(
         models=["llama-2-7b-chat.Q4_0.gguf"],
-        **{"/v1/completions": lambda r: httpx.Response(200, content=sse(completion_chunk("Hel"), completion_chunk("lo")))},
+        **{
+            "/v1/completions": lambda r: httpx.Response(
+                200, content=sse(completion_chunk("Hel"), completion_chunk("lo"))
+            )
+        },
     )
     engine = server.engine()
     assert engine.generate(QUESTION, GenerationParams(max_new_tokens=9, stop=("\n",))) == "Hello"
@@ -78,7 +82,9 @@ def test_llama2_chat_models_get_the_exact_prompt_on_the_completions_endpoint():
 def test_other_models_get_their_own_template_on_the_chat_endpoint():
     server = Server(
         models=["Qwen2-7B-Instruct"],
-        **{"/v1/chat/completions": lambda r: httpx.Response(200, content=sse(chat_chunk("A"), chat_chunk("B", "stop")))},
+        **{
+            "/v1/chat/completions": lambda r: httpx.Response(200, content=sse(chat_chunk("A"), chat_chunk("B", "stop")))
+        },
     )
     assert list(server.engine().stream(QUESTION, GenerationParams())) == ["A", "B"]
     (body,) = server.bodies("/v1/chat/completions")
@@ -105,7 +111,11 @@ def test_a_refused_api_key_names_the_setting():
 
 def test_an_error_event_in_the_stream_is_raised():
     server = Server(
-        **{"/v1/chat/completions": lambda r: httpx.Response(200, content=sse(chat_chunk("par"), {"error": {"message": "out of memory"}}))}
+        **{
+            "/v1/chat/completions": lambda r: httpx.Response(
+                200, content=sse(chat_chunk("par"), {"error": {"message": "out of memory"}})
+            )
+        }
     )
     with pytest.raises(EngineError, match="out of memory"):
         server.engine(model="m").generate(QUESTION, GenerationParams())
@@ -113,20 +123,34 @@ def test_an_error_event_in_the_stream_is_raised():
 
 def test_a_context_overflow_answer_becomes_prompt_too_long():
     server = Server(
-        **{"/v1/chat/completions": lambda r: httpx.Response(400, json={"error": {"message": "too big", "code": "context_length_exceeded"}})}
+        **{
+            "/v1/chat/completions": lambda r: httpx.Response(
+                400, json={"error": {"message": "too big", "code": "context_length_exceeded"}}
+            )
+        }
     )
     with pytest.raises(PromptTooLong):
         server.engine(model="m").generate(QUESTION, GenerationParams())
 
 
 def test_a_stream_that_ends_silently_is_an_error_not_an_empty_answer():
-    server = Server(**{"/v1/chat/completions": lambda r: httpx.Response(200, content=sse(done=False)) if json.loads(r.content)["stream"] else httpx.Response(200, json={})})
+    server = Server(
+        **{
+            "/v1/chat/completions": lambda r: (
+                httpx.Response(200, content=sse(done=False))
+                if json.loads(r.content)["stream"]
+                else httpx.Response(200, json={})
+            )
+        }
+    )
     with pytest.raises(EngineError, match="ended the answer early"):
         server.engine(model="m").generate(QUESTION, GenerationParams())
 
 
 def test_a_finish_reason_completes_a_stream_without_done():
-    server = Server(**{"/v1/chat/completions": lambda r: httpx.Response(200, content=sse(chat_chunk("fine", "stop"), done=False))})
+    server = Server(
+        **{"/v1/chat/completions": lambda r: httpx.Response(200, content=sse(chat_chunk("fine", "stop"), done=False))}
+    )
     assert server.engine(model="m").generate(QUESTION, GenerationParams()) == "fine"
 
 

@@ -438,7 +438,7 @@ def test_a_found_sentence_also_gets_a_close_up_of_its_lines(two_page_pdf: Path) 
     rendered = render_page(two_page_pdf, 2, width_px=400, highlight="the context window holds 4096 tokens in total.")
     assert rendered.focus is not None
     page, focus = _image(rendered.page), _image(rendered.focus)
-    assert focus.width == page.width
+    assert focus.width <= page.width
     assert focus.height < page.height / 2
 
 
