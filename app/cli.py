@@ -327,10 +327,12 @@ def eval_command(
 
     for note in run.notes:
         errors.print(f"[dim]note: {note}[/]", highlight=False)
-    table = Table("type", "n", *METRIC_COLUMNS, title=f"retrieval: {chosen}" + (f" + rerank ({run.reranker})" if run.reranker else ""))
+    labels = {"refused_unanswerable": "refused unans.", "refused_answerable": "refused ans.", "page_hit@5": "page@5"}
+    table = Table("type", "n", *(labels.get(c, c) for c in METRIC_COLUMNS),
+                  title=f"retrieval: {chosen}" + (f" + rerank ({run.reranker})" if run.reranker else ""))
     for row in table_rows(run.summary):
         table.add_row(*row)
-    console.print(table)
+    (console if console.is_terminal else Console(width=160)).print(table)
     auc = run.summary.get("gate_auc")
     if auc is not None:
         console.print(f"relevance gate ROC AUC (answerable vs unanswerable): {auc:.3f}", highlight=False)

@@ -54,6 +54,7 @@ class Run:
     total_s: float
     new_tokens: int
     cpu_s: float  # CPU seconds the model's process used: under contention, wall time alone misleads
+    prompt_cpu_s: float  # of which before the first token (reading the prompt)
 
     @property
     def decode_tokens_per_s(self) -> float:
@@ -98,12 +99,15 @@ def measure(
     started = time.perf_counter()
     first = None
     parts: list[str] = []
+    prompt_cpu = None
     for delta in engine.stream(messages, params):
         if first is None:
             first = time.perf_counter() - started
+            prompt_cpu = cpu_seconds(pid) - cpu
         parts.append(delta)
     total = time.perf_counter() - started
-    return Run(first or total, total, counter.count_tokens("".join(parts)), cpu_seconds(pid) - cpu)
+    used = cpu_seconds(pid) - cpu
+    return Run(first or total, total, counter.count_tokens("".join(parts)), used, prompt_cpu or used)
 
 
 def free_port() -> int:
@@ -140,9 +144,15 @@ def summarise(name: str, runs: list[Run], prompt_tokens: int) -> dict[str, float
     total = statistics.median(r.total_s for r in runs)
     new = statistics.median(r.new_tokens for r in runs)
     cpu = statistics.median(r.cpu_s for r in runs)
+    prompt_rate = statistics.median(prompt_tokens / r.prompt_cpu_s for r in runs if r.prompt_cpu_s > 0)
+    decode_rate = statistics.median(
+        (r.new_tokens - 1) / (r.cpu_s - r.prompt_cpu_s) for r in runs if r.cpu_s > r.prompt_cpu_s and r.new_tokens > 1
+    )
     print(
         f"{name:<22} first token {ttft:6.3f} s   decode {tps:6.1f} tok/s   prompt {prompt_tokens / ttft:7.0f} tok/s   "
-        f"total {total:6.2f} s for {new:.0f} new tokens, {cpu:.2f} CPU s"
+        f"total {total:6.2f} s for {new:.0f} new tokens\n"
+        f"{'':<22} CPU time {cpu:.2f} s: prompt {prompt_rate:.0f} tok per CPU-second, decode {decode_rate:.1f} tok per "
+        "CPU-second (wall-clock figures on an idle machine approach these times the threads used)"
     )
     return {"ttft": ttft, "tps": tps, "total": total, "new": new, "cpu": cpu}
 

@@ -66,6 +66,21 @@ def _abbreviation_before(text: str, start: int, dot: int) -> bool:
     return bool(word) and word.group(1).lower().rstrip(".") in _ABBREVIATIONS
 
 
+_LIST_ITEM = re.compile(r"\s*(?:[-*\u2022]|\d{1,2}[.)])\s")
+
+
+def _line_break_ends_sentence(text: str, start: int, i: int) -> bool:
+    """A blank line, a list item on the next line, or a line ending in a colon ends a sentence; a plain line
+    break (models wrap lines mid-sentence) does not."""
+    rest = text[i + 1 :]
+    if rest.startswith("\n") or not rest.strip():
+        return True
+    if _LIST_ITEM.match(rest):
+        return True
+    before = text[start:i].rstrip()
+    return before.endswith((":", "\uff1a")) or not before
+
+
 def _boundaries(text: str) -> list[tuple[int, int]]:
     """Contiguous spans covering ``text``, one per sentence; markers after the full stop stay with it."""
     spans: list[tuple[int, int]] = []
@@ -75,7 +90,8 @@ def _boundaries(text: str) -> list[tuple[int, int]]:
         ch = text[i]
         end = None
         if ch == "\n":
-            end = i + 1
+            if _line_break_ends_sentence(text, start, i):
+                end = i + 1
         elif ch in _CJK_ENDS:
             end = i + 1
         elif ch in _ENDS:

@@ -99,6 +99,7 @@ class Candidates:
 
     keyword: list[tuple[str, float]]
     dense: list[tuple[str, float]]
+    query_vector: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 class Retriever:
@@ -141,6 +142,7 @@ class Retriever:
             started = time.perf_counter()
             dense = self.vectors.search(vector, self.config.candidates)
             timings["dense"] = time.perf_counter() - started
+            return Candidates(keyword, dense, vector)
         return Candidates(keyword, dense)
 
     def fuse(self, candidates: Candidates, mode: Mode) -> list[tuple[str, float]]:
@@ -148,11 +150,25 @@ class Retriever:
             return list(candidates.keyword)
         if mode == "dense":
             return list(candidates.dense)
-        lists = {"keyword": candidates.keyword, "dense": candidates.dense}
         weights = {"keyword": self.config.keyword_weight, "dense": 1.0 - self.config.keyword_weight}
         if self.config.fusion == "weighted":
+            lists = {"keyword": candidates.keyword, "dense": self.complete_dense(candidates)}
             return weighted_fusion(lists, weights)
+        lists = {"keyword": candidates.keyword, "dense": candidates.dense}
         return reciprocal_rank_fusion(lists, k=self.config.rrf_k, weights=weights)
+
+    def complete_dense(self, candidates: Candidates) -> list[tuple[str, float]]:
+        """The dense list extended with the cosine of every keyword candidate it lacks (from the stored
+        vectors), so the weighted fusion compares both scores of every candidate instead of treating a
+        chunk outside the dense top-N as dissimilar."""
+        dense = dict(candidates.dense)
+        missing = [item for item, _ in candidates.keyword if item not in dense]
+        lookup = getattr(self.vectors, "embeddings", None)
+        if missing and candidates.query_vector is not None and lookup is not None:
+            query = np.asarray(candidates.query_vector, dtype=np.float32)
+            for item, vector in lookup(missing).items():
+                dense[item] = float(np.dot(vector, query))
+        return sorted(dense.items(), key=lambda pair: (-pair[1], pair[0]))
 
     def search(self, query: str, top_k: int | None = None, mode: Mode | None = None) -> SearchResult:
         mode = mode or self.config.mode

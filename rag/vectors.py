@@ -119,6 +119,19 @@ class ChromaStore:
         distances = result["distances"][0] if result.get("distances") else [1.0] * len(ids)
         return [(cid, 1.0 - float(d)) for cid, d in zip(ids, distances)]
 
+    def embeddings(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors by chunk id (ids not in the store are left out)."""
+        if not ids:
+            return {}
+        try:
+            found = self._collection.get(ids=list(ids), include=["embeddings"])
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+        vectors = found.get("embeddings")
+        if vectors is None:
+            return {}
+        return {cid: np.asarray(v, dtype=np.float32) for cid, v in zip(found["ids"], vectors)}
+
     def doc_ids(self) -> set[str]:
         try:
             found = self._collection.get(include=["metadatas"])

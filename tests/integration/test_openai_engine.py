@@ -1,4 +1,4 @@
-"""The HTTP engine end to end: ``python -m llm.server`` serving SmolLM2 on a free port, streamed over SSE."""
+"""The HTTP engine end to end: ``rag serve-llm`` serving SmolLM2 on a free port, streamed over SSE."""
 
 from __future__ import annotations
 
@@ -29,15 +29,19 @@ def _models_listed(url: str) -> bool:
 @pytest.fixture(scope="module")
 def server(smollm2_gguf, tmp_path_factory) -> ServerProcess:
     logs = tmp_path_factory.mktemp("llm-server")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        RAG_LLM_MODEL=str(smollm2_gguf),
+        RAG_THREADS="1",
+        RAG_LLM_CONTEXT=str(CONTEXT),
+    )
 
     def start(port: int) -> ServerProcess:
-        command = [
-            sys.executable, "-m", "llm.server", "--model", str(smollm2_gguf), "--port", str(port),
-            "--threads", "1", "--context-length", str(CONTEXT),
-        ]  # fmt: skip
+        # The product's own command, as a user starts it: `rag serve-llm` (settings from RAG_* variables).
+        command = [sys.executable, "-m", "app.cli", "serve-llm", "--port", str(port)]
         return _start(
-            "python -m llm.server", command, f"http://127.0.0.1:{port}/v1", _models_listed,
+            "rag serve-llm", command, f"http://127.0.0.1:{port}/v1", _models_listed,
             logs / f"server-{port}.log", timeout=120.0, env=env,
         )  # fmt: skip
 

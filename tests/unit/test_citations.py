@@ -92,3 +92,13 @@ def test_cited_passages_are_listed_in_order_of_first_citation(embedder):
 
 def test_strip_markers_leaves_the_text():
     assert strip_markers("It uses 8 heads [1][2], see [3-4].") == "It uses 8 heads, see."
+
+
+def test_a_line_wrapped_mid_sentence_is_one_sentence():
+    sentences = split_sentences("The boiler holds\n1.8 litres [1]. It heats\nquickly.")
+    assert [s.text for s in sentences] == ["The boiler holds 1.8 litres.", "It heats quickly."]
+
+
+def test_list_items_and_blank_lines_separate_sentences():
+    sentences = split_sentences("Two steps:\n- descale every 200 cycles\n- backflush weekly\n\nDone")
+    assert [s.text for s in sentences] == ["Two steps:", "- descale every 200 cycles", "- backflush weekly", "Done"]
