@@ -76,7 +76,7 @@ def render_page(
                 bitmap = page.render(scale=scale)
                 image = bitmap.to_pil().convert("RGB")
                 bitmap.close()
-                rects = _find_rects(page, highlight) if highlight else []
+                rects, lines = _find_rects(page, highlight) if highlight else ([], [])
             finally:
                 page.close()
         finally:
@@ -84,28 +84,28 @@ def render_page(
     if not rects:
         return PageImage(_png(image))
     image = _mark(image, rects, scale, page_height)
-    top = min((page_height - r[3]) * scale for r in rects)
-    bottom = max((page_height - r[1]) * scale for r in rects)
-    left = min(r[0] for r in rects) * scale
-    right = max(r[2] for r in rects) * scale
-    # The close-up: the marked lines with some text above and below, across the width of the text column.
-    margin_y, margin_x = context * image.height, 0.04 * image.width
-    text_left, text_right = _text_columns(image)
-    band = (
-        int(max(0, min(left, text_left) - margin_x)),
-        int(max(0, top - margin_y)),
-        int(min(image.width, max(right, text_right) + margin_x)),
-        int(min(image.height, bottom + margin_y)),
-    )
+    left, top, right, bottom = close_up_box(rects, lines, page_width, page_height, context)
+    band = (int(left * scale), int(top * scale), int(right * scale), int(bottom * scale))
     return PageImage(_png(image), _png(image.crop(band)))
 
 
-def _text_columns(image: Image.Image) -> tuple[int, int]:
-    """Leftmost and rightmost x of anything printed on the page (the page's white margins excluded)."""
-    from PIL import ImageOps
+Rect = tuple[float, float, float, float]  # left, bottom, right, top in PDF units (origin bottom left)
 
-    box = ImageOps.invert(image.convert("L")).point(lambda v: 255 if v > 40 else 0).getbbox()
-    return (box[0], box[2]) if box else (0, image.width)
+
+def close_up_box(marked: list[Rect], lines: list[Rect], page_width: float, page_height: float, context: float) -> Rect:
+    """(left, top, right, bottom) from the page's top left, in PDF units: the marked lines, ``context`` of the
+    page height above and below, and as wide as the text lines of that band that share the marks' column
+    (so lines are not cut, and the other column of a two-column page stays out)."""
+    top = max(0.0, page_height - max(r[3] for r in marked) - context * page_height)
+    bottom = min(page_height, page_height - min(r[1] for r in marked) + context * page_height)
+    left, right = min(r[0] for r in marked), max(r[2] for r in marked)
+    for l, b, r, t in lines:
+        in_band = page_height - t < bottom and page_height - b > top
+        same_column = l < right and r > left
+        if in_band and same_column:
+            left, right = min(left, l), max(right, r)
+    pad = 0.02 * page_width
+    return max(0.0, left - pad), top, min(page_width, right + pad), bottom
 
 
 def _png(image: Image.Image) -> bytes:
@@ -126,22 +126,24 @@ def page_contains(path: Path, page_number: int, text: str, password: str | None 
                 return False
             page = document[page_number - 1]
             try:
-                return bool(_find_rects(page, text))
+                return bool(_find_rects(page, text)[0])
             finally:
                 page.close()
         finally:
             document.close()
 
 
-def _find_rects(page: pdfium.PdfPage, sentence: str) -> list[tuple[float, float, float, float]]:
-    """Rectangles (left, bottom, right, top in PDF units) covering ``sentence`` on ``page``."""
+def _find_rects(page: pdfium.PdfPage, sentence: str) -> tuple[list[Rect], list[Rect]]:
+    """Rectangles covering ``sentence`` on ``page`` (empty when it is not found), and every text line's."""
     textpage = page.get_textpage()
     try:
         span = _locate(textpage, sentence)
         if span is None:
-            return []
+            return [], []
         start, count = span
-        return [textpage.get_rect(i) for i in range(textpage.count_rects(start, count))]
+        marked = [textpage.get_rect(i) for i in range(textpage.count_rects(start, count))]
+        lines = [textpage.get_rect(i) for i in range(textpage.count_rects())]
+        return marked, lines
     finally:
         textpage.close()
 
@@ -199,7 +201,7 @@ def _first_hit(textpage: pdfium.PdfTextPage, phrases: list[str], after: int) -> 
     return None
 
 
-def _mark(image: Image.Image, rects: list[tuple[float, float, float, float]], scale: float, page_height: float) -> Image.Image:
+def _mark(image: Image.Image, rects: list[Rect], scale: float, page_height: float) -> Image.Image:
     overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     pad = max(1.0, 1.5 * scale)

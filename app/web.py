@@ -12,8 +12,6 @@ Text from documents and from the model is always escaped before Streamlit render
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -67,7 +65,7 @@ def _page_has(path: str, modified_ns: int, page: int, text: str) -> bool:
 # --- session state --------------------------------------------------------------------------------
 def _state() -> Any:
     state = st.session_state
-    state.setdefault("messages", [])  # {"role", "text", "answer"?, "error"?}
+    state.setdefault("messages", [])  # {"role", "text", and "answer", "error" or "stopped"}
     state.setdefault("conversation", None)
     state.setdefault("uploader_round", 0)
     state.setdefault("ingest_lines", [])
@@ -130,7 +128,10 @@ def _sidebar_upload(workspace, settings: Settings) -> None:  # noqa: ANN001
         type=["pdf"],
         accept_multiple_files=True,
         key=f"uploader_{state['uploader_round']}",
-        help=f"Up to {h.format_mb(settings.max_upload_mb)} MB per file. Files are stored in {settings.uploads_path}.",
+        help=h.escape_markdown(
+            f"Up to {h.format_mb(settings.max_upload_mb)} MB per file. A file with the name of an earlier upload "
+            f"replaces it. Files are kept in {settings.uploads_path}."
+        ),
         max_upload_size=limit,
     )
     if files:
@@ -151,24 +152,21 @@ def _show_line(line: h.ResultLine) -> None:
 
 def _ingest_uploads(workspace, settings: Settings, files: list) -> list[h.ResultLine]:  # noqa: ANN001
     """Save the uploads under home/uploads and ingest them, with a progress bar; one line per file."""
+    from app.uploads import save_upload, settle
     from ingest.pipeline import IngestEvent
 
     lines: list[h.ResultLine] = []
-    uploads = settings.uploads_path
-    uploads.mkdir(parents=True, exist_ok=True)
-    saved: list[Path] = []
+    saved = []
     for uploaded in files:
         name = h.safe_upload_name(uploaded.name)
         problem = h.upload_size_error(name, uploaded.size, settings.max_upload_mb)
         if problem:
             lines.append(h.ResultLine("error", problem))
             continue
-        target = h.upload_destination(uploads, uploaded.name)
-        if target in saved:
-            lines.append(h.ResultLine("info", f"{name}: uploaded twice; added once"))
+        if any(s.path.name == name for s in saved):
+            lines.append(h.ResultLine("info", f"{name}: chosen twice; added once"))
             continue
-        _write_atomically(target, uploaded.getvalue())
-        saved.append(target)
+        saved.append(save_upload(settings.uploads_path, uploaded.name, uploaded.getvalue()))
     if not saved:
         return lines
 
@@ -186,29 +184,22 @@ def _ingest_uploads(workspace, settings: Settings, files: list) -> list[h.Result
             done += 1
             progress.progress(done / total, text=h.escape_markdown(f"{done} of {total} done"))
 
+    statuses: dict[str, str] = {}
     try:
         with PDFIUM_LOCK:  # pdfium is not thread-safe: no page pictures while reading PDFs
-            report = workspace.ingest(saved, on_event=on_event)
+            report = workspace.ingest([s.path for s in saved], on_event=on_event)
+        statuses = {str(Path(r.path).resolve()): r.status for r in report.results}
     except RagError as exc:
-        progress.empty()
         lines.append(h.ResultLine("error", str(exc)))
         return lines
-    progress.empty()
+    finally:
+        progress.empty()
+        for upload in saved:
+            settle(upload, statuses.get(str(upload.path.resolve())))
     lines.extend(h.describe_result(result) for result in report.results)
     if report.aborted:
         lines.append(h.ResultLine("error", f"stopped: {report.aborted}; add the files again when it is back"))
     return lines
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".upload-", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _sidebar_documents(workspace, settings: Settings) -> None:  # noqa: ANN001
@@ -262,7 +253,7 @@ def _sidebar_settings(settings: Settings) -> None:
             key="opt_mode",
             help=MODE_HELP,
         )
-        st.slider("Passages given to the model", 1, 20, value=min(settings.top_k, 20), key="opt_top_k")
+        st.slider("Passages given to the model", 1, max(20, settings.top_k), value=settings.top_k, key="opt_top_k")
         st.toggle(
             "Rerank with a cross-encoder",
             value=settings.reranker != "none",
@@ -272,8 +263,8 @@ def _sidebar_settings(settings: Settings) -> None:
         st.slider(
             "Temperature",
             0.0,
-            1.5,
-            value=float(min(settings.temperature, 1.5)),
+            max(1.5, settings.temperature),
+            value=float(settings.temperature),
             step=0.05,
             key="opt_temperature",
             help="0 gives the same answer every time; higher values vary the wording.",

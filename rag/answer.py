@@ -17,22 +17,24 @@ streamed text: citation markers are corrected, and a late refusal replaces the w
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Iterator
+from typing import Any, Callable, Generator, Iterator, Sequence
 
 from llm.chat_format import contains_control_tags
 from llm.protocol import ChatEngine, GenerationParams
 from rag.analysis import contains_cjk
 from rag.citations import attribute, rewrite_markers, snippet, split_sentences
-from rag.context import Passage, assemble
+from rag.context import Passage, assemble, within_budget
 from rag.conversation import Conversation, RewriteMode, Turn, looks_like_follow_up, rewrite_query
 from rag.errors import InvalidQuestion
-from rag.grounding import Grounding, PassageEmbedder, SupportConfig, assess, support_table
+from rag.grounding import Grounding, PassageEmbedder, SupportConfig, assess, content_tokens, support_table
 from rag.prompting import grounded_prompt
 from rag.refusal import is_refusal, question_language, refusal_sentence
 from rag.retrieval import SearchResult
 from rag.settings import Settings
+from rag.types import Hit
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ class AnswerConfig:
     gate: bool = True
     min_support: float = 0.0
     history_turns: int = 6
+    context_words: int = 700
     rewrite: RewriteMode = "auto"
     support: SupportConfig = field(default_factory=SupportConfig)
 
@@ -69,6 +72,7 @@ class AnswerConfig:
             gate=settings.gate,
             min_support=settings.min_support,
             history_turns=settings.history_turns,
+            context_words=settings.answer_context_words,
         )
         values.update(overrides)
         return cls(**values)
@@ -122,6 +126,7 @@ class Answer:
 
 
 TIMING_KEYS = ("retrieve", "rerank", "first_token", "total")
+_WORD = re.compile(r"\w+")
 
 
 class AnswerStream:
@@ -235,7 +240,7 @@ class Answerer:
         result = self._search(query)
         timings["retrieve"] = float(result.timings.get("retrieve", 0.0))
         timings["rerank"] = float(result.timings.get("rerank", 0.0))
-        passages = assemble(result.hits)
+        passages = within_budget(assemble(result.hits), config.context_words)
         answer = Answer(question=question, answer="", refused=False, query=query, language=language,
                         notes=list(result.notes), timings=timings)
 
@@ -261,14 +266,25 @@ class Answerer:
 
         pieces: list[str] = []
         answer.model_called = True
-        for piece in engine.stream(prompt.messages, config.params):
-            if not piece:
-                continue
-            if not pieces:
-                timings["first_token"] = time.perf_counter() - started
-            pieces.append(piece)
-            yield piece
-        self._finish(answer, "".join(pieces).strip(), prompt.passages)
+        guard = RepetitionGuard()
+        generation = engine.stream(prompt.messages, config.params)
+        try:
+            for piece in generation:
+                if not piece:
+                    continue
+                if not pieces:
+                    timings["first_token"] = time.perf_counter() - started
+                pieces.append(piece)
+                yield piece
+                if guard.looping("".join(pieces)):
+                    log.info("the model started repeating itself; generation stopped")
+                    break
+        finally:
+            close = getattr(generation, "close", None)
+            if close is not None:
+                close()
+        text = guard.cut("".join(pieces)).strip()
+        self._finish(answer, text, prompt.passages, result.hits)
         timings["total"] = time.perf_counter() - started
         if not timings["first_token"]:
             timings["first_token"] = timings["total"]
@@ -283,7 +299,7 @@ class Answerer:
         yield answer.answer
         answer.timings["total"] = time.perf_counter() - started
 
-    def _finish(self, answer: Answer, text: str, passages: list[Passage]) -> None:
+    def _finish(self, answer: Answer, text: str, passages: list[Passage], hits: Sequence[Hit] = ()) -> None:
         """Citations, grounding and late refusals for the model's reply ``text``."""
         refusal = refusal_sentence(answer.language)
         if not text:
@@ -316,13 +332,15 @@ class Answerer:
                 first_citing.setdefault(n, s)
         for n in attribution.cited:
             passage = passages[n - 1]
+            quote = table.snippets[first_citing[n]][n - 1] or passage.text
+            claims = " ".join(s.text for s, numbers in zip(sentences, attribution.per_sentence) if n in numbers)
             answer.citations.append(
                 Citation(
                     n=n,
                     doc=passage.doc_id,
                     title=passage.title or passage.file,
-                    pages=passage.pages,
-                    snippet=snippet(table.snippets[first_citing[n]][n - 1] or passage.text),
+                    pages=cited_pages(passage, hits, quote, claims),
+                    snippet=snippet(quote),
                     file=passage.file,
                 )
             )
@@ -331,3 +349,60 @@ class Answerer:
     def _remember(conversation: Conversation | None, answer: Answer) -> None:
         if conversation is not None:
             conversation.add(Turn(answer.question, answer.query, answer.answer, answer.refused))
+
+
+def cited_pages(passage: Passage, hits: Sequence[Hit], quote: str, claims: str) -> list[int]:
+    """The pages a citation points to: those of the passage's chunk that holds the quoted sentence (the
+    chunk spanning the fewest pages when several do), else of the chunk that shares most words with what the
+    answer claims, else the whole passage's pages."""
+    chunks = [h.chunk for h in hits if h.chunk_id in passage.chunk_ids]
+    if not chunks:
+        return passage.pages
+    needle = " ".join(quote.split())
+    holding = [c for c in chunks if needle and needle in " ".join(c.text.split())]
+    if holding:
+        best = min(holding, key=lambda c: (c.page_end - c.page_start, c.page_start))
+        return best.pages
+    wanted = content_tokens(claims) | content_tokens(quote)
+    overlap = [(len(wanted & content_tokens(c.text)), -(c.page_end - c.page_start), c) for c in chunks]
+    best_overlap, _, best = max(overlap, key=lambda item: (item[0], item[1]))
+    return best.pages if best_overlap else passage.pages
+
+
+class RepetitionGuard:
+    """Notices when a small model starts looping ("a metal structure that holds a boiler, which is a metal
+    structure that holds a boiler ..."), so generation can stop and the loop be cut from the answer."""
+
+    def __init__(self, ngram: int = 10) -> None:
+        self.ngram = ngram
+        self._loop_start: int | None = None
+
+    def _words(self, text: str) -> list[re.Match[str]]:
+        return list(_WORD.finditer(text))
+
+    def looping(self, text: str) -> bool:
+        """True once the last ``ngram`` words already occurred earlier in ``text``."""
+        words = self._words(text)
+        if len(words) < 2 * self.ngram:
+            return False
+        lowered = [w.group().lower() for w in words]
+        tail = lowered[-self.ngram :]
+        for i in range(len(lowered) - 2 * self.ngram + 1):
+            if lowered[i : i + self.ngram] == tail:
+                # the loop began where the repeat of the earlier occurrence began
+                repeat_start = len(lowered) - self.ngram
+                first = i
+                while first > 0 and repeat_start > i + self.ngram and lowered[first - 1] == lowered[repeat_start - 1]:
+                    first -= 1
+                    repeat_start -= 1
+                self._loop_start = words[repeat_start].start()
+                return True
+        return False
+
+    def cut(self, text: str) -> str:
+        """``text`` without the loop: cut at the last sentence end before the repetition began."""
+        if self._loop_start is None:
+            return text
+        head = text[: self._loop_start]
+        end = max(head.rfind(mark) for mark in (". ", "! ", "? ", ".\n", "\u3002", "\uff01", "\uff1f"))
+        return head[: end + 1] if end > 0 else head

@@ -1,4 +1,5 @@
-"""Fusion of ranked lists: reciprocal rank fusion, and a weighted combination of normalised scores."""
+"""Fusion of ranked lists: reciprocal rank fusion, and weighted combinations of normalised scores (z-scores,
+the default, or min-max)."""
 
 from __future__ import annotations
 
@@ -37,4 +38,33 @@ def weighted_fusion(lists: Mapping[str, Ranked], weights: Mapping[str, float]) -
         weight = weights.get(name, 1.0)
         for item, score in min_max(ranked).items():
             fused[item] = fused.get(item, 0.0) + weight * score
+    return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def z_scores(scores: Mapping[str, float], items: Sequence[str], missing: float = 0.0) -> dict[str, float]:
+    """Scores of ``items`` standardised (mean 0, standard deviation 1) over those items; an item without a
+    score gets ``missing`` before standardising. All 0.0 when the scores do not vary."""
+    values = [float(scores.get(item, missing)) for item in items]
+    if not values:
+        return {}
+    mean = sum(values) / len(values)
+    spread = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    if spread == 0:
+        return {item: 0.0 for item in items}
+    return {item: (v - mean) / spread for item, v in zip(items, values)}
+
+
+def standardized_fusion(lists: Mapping[str, Ranked], weights: Mapping[str, float]) -> list[tuple[str, float]]:
+    """Weighted sum of z-scores over the union of the lists (a list's missing items count as score 0).
+
+    With complete lists (every candidate scored by every retriever, as the retriever arranges for the dense
+    list) this compares like with like; z-scores, unlike min-max, do not hinge on the single best and worst
+    score. Measured on the dev questions with MiniLM and with multilingual-e5-small it ranked better (MRR)
+    than rank fusion and min-max fusion at the same keyword weight."""
+    items = sorted({item for ranked in lists.values() for item, _ in ranked})
+    fused = dict.fromkeys(items, 0.0)
+    for name, ranked in lists.items():
+        weight = weights.get(name, 1.0)
+        for item, z in z_scores(dict(ranked), items).items():
+            fused[item] += weight * z
     return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))

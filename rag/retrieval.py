@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
 import numpy as np
 
 from rag.catalog import Catalog
-from rag.fusion import reciprocal_rank_fusion, weighted_fusion
+from rag.fusion import reciprocal_rank_fusion, standardized_fusion
 from rag.keyword.base import KeywordIndex
 from rag.types import Hit
 
@@ -100,6 +100,7 @@ class Candidates:
     keyword: list[tuple[str, float]]
     dense: list[tuple[str, float]]
     query_vector: np.ndarray | None = field(default=None, repr=False, compare=False)
+    looked_up: dict[str, float] = field(default_factory=dict, repr=False, compare=False)  # cosines beyond the dense list
 
 
 class Retriever:
@@ -153,7 +154,7 @@ class Retriever:
         weights = {"keyword": self.config.keyword_weight, "dense": 1.0 - self.config.keyword_weight}
         if self.config.fusion == "weighted":
             lists = {"keyword": candidates.keyword, "dense": self.complete_dense(candidates)}
-            return weighted_fusion(lists, weights)
+            return standardized_fusion(lists, weights)
         lists = {"keyword": candidates.keyword, "dense": candidates.dense}
         return reciprocal_rank_fusion(lists, k=self.config.rrf_k, weights=weights)
 
@@ -167,7 +168,7 @@ class Retriever:
         if missing and candidates.query_vector is not None and lookup is not None:
             query = np.asarray(candidates.query_vector, dtype=np.float32)
             for item, vector in lookup(missing).items():
-                dense[item] = float(np.dot(vector, query))
+                dense[item] = candidates.looked_up[item] = float(np.dot(vector, query))
         return sorted(dense.items(), key=lambda pair: (-pair[1], pair[0]))
 
     def search(self, query: str, top_k: int | None = None, mode: Mode | None = None) -> SearchResult:
@@ -234,7 +235,7 @@ class Retriever:
     def hydrate(self, fused: list[tuple[str, float]], candidates: Candidates, limit: int) -> list[Hit]:
         """Chunks for the best ids, from ready documents only, with every stage's score."""
         keyword_scores = dict(candidates.keyword)
-        dense_scores = dict(candidates.dense)
+        dense_scores = {**candidates.looked_up, **dict(candidates.dense)}
         ready = self.catalog.ready_doc_ids()
         wanted = [item for item, _ in fused if item.rsplit("-", 1)[0] in ready][:limit]
         chunks = self.catalog.chunks(wanted)

@@ -78,7 +78,10 @@ class Settings(BaseSettings):
     retrieval_mode: Literal["hybrid", "keyword", "dense"] = Field("hybrid", description="Which retrievers run.")
     top_k: int = Field(6, ge=1, le=100, description="Passages returned by search and given to the model.")
     candidates: int = Field(50, ge=1, le=1000, description="Candidates each retriever contributes before fusion.")
-    fusion: Literal["rrf", "weighted"] = Field("rrf", description="Fusion of keyword and dense lists.")
+    fusion: Literal["rrf", "weighted"] = Field(
+        "weighted",
+        description="Fusion of keyword and dense lists: 'weighted' z-scores of both scores of every candidate, or 'rrf' (rank fusion).",
+    )
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
     keyword_weight: float = Field(0.7, ge=0.0, le=1.0, description="Weight of the keyword list in fusion (dense gets 1 - w).")
 
@@ -124,6 +127,9 @@ class Settings(BaseSettings):
         0.0, ge=0.0, le=1.0, description="Refuse answers whose grounding support is below this (0 disables)."
     )
     history_turns: int = Field(6, ge=0, description="Past exchanges kept in a conversation.")
+    answer_context_words: int = Field(
+        700, ge=50, description="Most words of passages the model reads for one answer (fewer is faster)."
+    )
 
     # --- web --------------------------------------------------------------------------------------
     web_host: str = Field("127.0.0.1", description="Host the web chat binds.")

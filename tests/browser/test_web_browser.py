@@ -95,7 +95,7 @@ def test_upload_ask_and_see_the_cited_page(page, web_url: str, tmp_path: Path) -
 
     # ask
     box = page.get_by_test_id("stChatInputTextArea")
-    box.fill("What is the diameter of the primary mirror of the Zephyr-9 telescope?")
+    box.fill("Which observatory operates the Zephyr-9 telescope?")
     box.press("Enter")
 
     answer = page.get_by_test_id("stChatMessage").last

@@ -31,7 +31,7 @@ BAKERY = [
     "Its sourdough starter is fed with rye flour every evening. "
     "The bakery sells about four hundred loaves on a Saturday.",
 ]
-ANSWERABLE = "What is the diameter of the primary mirror of the Zephyr-9 telescope?"
+ANSWERABLE = "Which observatory operates the Zephyr-9 telescope?"
 UNANSWERABLE = "Who won the football world cup in 1998?"
 
 
@@ -90,7 +90,7 @@ def test_an_upload_is_ingested_and_listed_with_its_pages(app, tmp_path: Path, ra
     assert "telescope" in library and "2 pages" in library
 
 
-def test_a_broken_upload_gets_a_plain_error_and_the_others_still_ingest(app, tmp_path: Path) -> None:
+def test_a_broken_upload_gets_a_plain_error_and_the_others_still_ingest(app, tmp_path: Path, rag_home: Path) -> None:
     _upload(
         app,
         [
@@ -100,6 +100,7 @@ def test_a_broken_upload_gets_a_plain_error_and_the_others_still_ingest(app, tmp
     )
     assert any("broken" in s for s in _texts(app.sidebar.error))
     assert any("bakery" in s and "added" in s for s in _texts(app.sidebar.success))
+    assert sorted(p.name for p in (rag_home / "uploads").iterdir()) == ["bakery.pdf"]
 
 
 def test_an_upload_over_the_size_limit_is_refused_with_the_limit(

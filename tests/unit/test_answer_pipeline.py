@@ -188,3 +188,26 @@ def test_questions_that_cannot_be_asked_raise_before_searching(question):
     with pytest.raises(InvalidQuestion):
         pipeline.ask(question)
     assert search.queries == [] and engine.calls == []
+
+
+def test_a_looping_model_is_stopped_and_the_loop_cut_from_the_answer(embedder):
+    loop = " The boiler is a metal structure that holds a boiler, which is a metal structure that holds a boiler" * 40
+    pipeline, _, _ = answerer(replies=["The Transformer employs 8 parallel attention heads [1]." + loop], embedder=embedder)
+    stream = pipeline.ask("How many attention heads does the Transformer use?")
+    streamed = "".join(stream)
+    assert len(streamed) < len(loop) / 4  # generation stopped early
+    assert stream.answer.answer == "The Transformer employs 8 parallel attention heads [1]."
+
+
+def test_a_citation_points_to_the_pages_of_the_chunk_that_holds_the_quote(embedder):
+    first = hit("The Corvina X2 is an espresso machine for home baristas.", "corvina", 1, 1, "Corvina X2 manual")
+    second = hit("The brass boiler holds 1.8 litres and is heated by a 1,450 W element.", "corvina", 2, 2, "Corvina X2 manual")
+    # touching chunks of one document: merged into one passage spanning pages 1-2
+    second.chunk = type(second.chunk)(second.chunk.chunk_id, "corvina", 1, second.chunk.text, 2, 2,
+                                      first.chunk.char_end + 1, first.chunk.char_end + 1 + len(second.chunk.text))
+    first.chunk = type(first.chunk)(first.chunk.chunk_id, "corvina", 0, first.chunk.text, 1, 1, 0, len(first.chunk.text))
+    pipeline, engine, _ = answerer(StubSearch(hits=[first, second]), replies=["The brass boiler holds 1.8 litres [1]."],
+                                   embedder=embedder)
+    answer = pipeline.ask_once("How large is the boiler?")
+    assert "pp. 1-2" in engine.calls[0][-1].content  # the model read one merged passage
+    assert [(c.n, c.pages) for c in answer.citations] == [(1, [2])]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.fusion import min_max, reciprocal_rank_fusion, weighted_fusion
+from rag.fusion import min_max, reciprocal_rank_fusion, standardized_fusion, weighted_fusion, z_scores
 
 KEYWORD = [("a", 12.0), ("b", 8.0), ("c", 1.0)]
 DENSE = [("c", 0.81), ("d", 0.80), ("a", 0.40)]
@@ -39,3 +39,19 @@ def test_weighted_fusion_combines_normalised_scores():
     assert fused["a"] == pytest.approx(0.5 * 1.0 + 0.5 * 0.0)
     assert fused["c"] == pytest.approx(0.5 * 0.0 + 0.5 * 1.0)
     assert fused["d"] == pytest.approx(0.5 * (0.80 - 0.40) / (0.81 - 0.40))
+
+
+def test_z_scores_standardise_over_the_given_items_with_missing_as_zero():
+    z = z_scores({"a": 3.0, "b": 1.0}, ["a", "b", "c"])
+    assert sum(z.values()) == pytest.approx(0.0, abs=1e-9)
+    assert z["a"] > z["b"] > z["c"]
+    assert z_scores({"a": 1.0, "b": 1.0}, ["a", "b"]) == {"a": 0.0, "b": 0.0}
+
+
+def test_standardized_fusion_weighs_each_list_and_ranks_agreement_first():
+    fused = standardized_fusion({"k": KEYWORD, "d": DENSE}, {"k": 0.7, "d": 0.3})
+    order = [item for item, _ in fused]
+    assert set(order) == {"a", "b", "c", "d"}
+    assert order[0] == "a"  # best keyword score, and a dense score
+    dense_heavy = [item for item, _ in standardized_fusion({"k": KEYWORD, "d": DENSE}, {"k": 0.1, "d": 0.9})]
+    assert dense_heavy[0] == "c"

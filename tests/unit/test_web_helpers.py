@@ -446,3 +446,63 @@ def test_a_sentence_not_found_gets_no_close_up(two_page_pdf: Path) -> None:
     from app.page_images import render_page
 
     assert render_page(two_page_pdf, 1, width_px=300, highlight="zebra crossing quantum").focus is None
+
+
+def test_the_close_up_keeps_whole_lines_of_the_marked_column_only() -> None:
+    from app.page_images import close_up_box
+
+    # a two-column page 600 x 800: left column x 50..290, right column x 310..550; lines 12 units tall
+    lines = [(50, 700 - 14 * i, 290, 712 - 14 * i) for i in range(10)] + [(310, 700 - 14 * i, 550, 712 - 14 * i) for i in range(10)]
+    marked = [(120, 644, 200, 656)]  # part of the fifth line of the left column
+    left, top, right, bottom = close_up_box(marked, lines, 600, 800, context=0.05)
+    assert left <= 50 and 290 <= right < 310  # the whole left column, none of the right one
+    assert top < 800 - 656 and bottom > 800 - 644  # the marked line with context above and below
+
+
+# --- uploads on disk ------------------------------------------------------------------------------
+
+
+def test_an_upload_is_saved_under_its_safe_name(tmp_path: Path) -> None:
+    from app.uploads import save_upload
+
+    saved = save_upload(tmp_path / "uploads", "../../evil.pdf", b"%PDF-new")
+    assert saved.path == (tmp_path / "uploads" / "evil.pdf").resolve()
+    assert saved.path.read_bytes() == b"%PDF-new"
+    assert saved.previous is None
+    assert [p.name for p in (tmp_path / "uploads").iterdir()] == ["evil.pdf"]  # no temporary file left
+
+
+def test_a_failed_upload_leaves_nothing_behind(tmp_path: Path) -> None:
+    from app.uploads import save_upload, settle
+
+    saved = save_upload(tmp_path, "broken.pdf", b"not a pdf")
+    settle(saved, "failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_new_version_puts_the_earlier_file_back(tmp_path: Path) -> None:
+    from app.uploads import save_upload, settle
+
+    settle(save_upload(tmp_path, "report.pdf", b"%PDF-v1"), "added")
+    newer = save_upload(tmp_path, "report.pdf", b"%PDF-v2 broken")
+    assert newer.previous is not None
+    settle(newer, "failed")
+    assert (tmp_path / "report.pdf").read_bytes() == b"%PDF-v1"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.pdf"]
+
+
+def test_an_ingested_new_version_replaces_the_earlier_file(tmp_path: Path) -> None:
+    from app.uploads import save_upload, settle
+
+    settle(save_upload(tmp_path, "report.pdf", b"%PDF-v1"), "added")
+    settle(save_upload(tmp_path, "report.pdf", b"%PDF-v2"), "replaced")
+    assert (tmp_path / "report.pdf").read_bytes() == b"%PDF-v2"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.pdf"]
+
+
+def test_a_duplicate_of_another_document_is_not_kept(tmp_path: Path) -> None:
+    from app.uploads import save_upload, settle
+
+    saved = save_upload(tmp_path, "copy.pdf", b"%PDF-same")
+    settle(saved, "duplicate")
+    assert not saved.path.exists()

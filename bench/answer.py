@@ -1,0 +1,213 @@
+"""Answer benchmark: grounded answers with the real default engine over the dev questions.
+
+    python bench/answer.py [--questions Q.jsonl] [--corpus DIR] [--home DIR] [--limit N] [--min-support X]
+                           [--json OUT] [--show]
+
+Defaults: ../shared/eval/dev-questions.jsonl over ../shared/corpus, ingested once into ``--home``
+(default /tmp/rag-bench-answer; re-running reuses it, unchanged files are skipped). Settings come from the
+environment as usual (RAG_LLM_MODEL, RAG_MIN_SUPPORT, ...), so the same script measures any engine.
+
+Prints:
+- cited gold page: among answered answerable questions, the share whose citations include a gold page of
+  the gold document (goal >= 0.8), and the share citing the gold document at all;
+- refusal rates as in ``rag eval``: unanswerable questions refused, answerable questions wrongly refused,
+  and what refused them (gate before the model, the model itself, grounding, language);
+- latency per stage, p50 and p90, in seconds: retrieve, rerank, first token, total, for questions the model
+  answered (refusals by the gate are reported apart: they never call the model). Goals on 2 cores with the
+  default model: first token <= 1.5 s and whole answer <= 5 s at p50.
+- the same per question type.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ingest.discover import discover  # noqa: E402
+from rag.answer import MODEL_REFUSED, NO_PASSAGES, NOT_IN_LANGUAGE, Answer  # noqa: E402
+from rag.evaluation import Question, load_questions  # noqa: E402
+from rag.settings import load_settings  # noqa: E402
+from rag.workspace import Workspace  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+STAGES = ("retrieve", "rerank", "first_token", "total")
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def refusal_source(answer: Answer) -> str:
+    if not answer.refused:
+        return ""
+    if not answer.model_called:
+        return "no passages" if answer.reason == NO_PASSAGES else "gate"
+    if answer.reason == MODEL_REFUSED:
+        return "model"
+    if answer.reason == NOT_IN_LANGUAGE:
+        return "language"
+    if "min_support" in answer.reason:
+        return "grounding"
+    return "other"
+
+
+def judge(question: Question, answer: Answer) -> dict[str, Any]:
+    gold_pages = set(question.pages)
+    cited_doc = any(c.file == question.doc for c in answer.citations)
+    cited_page = any(c.file == question.doc and gold_pages & set(c.pages) for c in answer.citations)
+    return {
+        "id": question.id,
+        "type": question.type,
+        "answerable": question.answerable,
+        "refused": answer.refused,
+        "refused_by": refusal_source(answer),
+        "reason": answer.reason,
+        "model_called": answer.model_called,
+        "cited_doc": cited_doc,
+        "cited_gold_page": cited_page,
+        "citations": [{"file": c.file, "pages": c.pages} for c in answer.citations],
+        "supported": answer.grounding.supported,
+        "unsupported": len(answer.grounding.unsupported_sentences),
+        "answer": answer.answer,
+        "timings": dict(answer.timings),
+    }
+
+
+def share(rows: list[dict[str, Any]], key: str) -> float | None:
+    return sum(1 for r in rows if r[key]) / len(rows) if rows else None
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    answered = [r for r in answerable if not r["refused"]]
+    called = [r for r in rows if r["model_called"]]
+    gated = [r for r in rows if r["refused"] and not r["model_called"]]
+    sources: dict[str, int] = defaultdict(int)
+    for r in rows:
+        if r["refused"]:
+            sources[f"{'answerable' if r['answerable'] else 'unanswerable'}:{r['refused_by']}"] += 1
+    latency = {
+        stage: {
+            "p50": percentile([r["timings"][stage] for r in called], 0.5),
+            "p90": percentile([r["timings"][stage] for r in called], 0.9),
+        }
+        for stage in STAGES
+    }
+    return {
+        "questions": len(rows),
+        "answerable": len(answerable),
+        "answered_answerable": len(answered),
+        "cited_gold_page": share(answered, "cited_gold_page"),
+        "cited_gold_doc": share(answered, "cited_doc"),
+        "answered_without_citation": sum(1 for r in answered if not r["citations"]),
+        "refused_unanswerable": share(unanswerable, "refused"),
+        "refused_answerable": share(answerable, "refused"),
+        "refused_by": dict(sorted(sources.items())),
+        "mean_supported_answered": statistics.fmean([r["supported"] for r in answered]) if answered else None,
+        "latency_model_answers": latency,
+        "model_calls": len(called),
+        "latency_gate_refusals_total_p50": percentile([r["timings"]["total"] for r in gated], 0.5),
+    }
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--questions", type=Path, default=SHARED / "eval" / "dev-questions.jsonl")
+    parser.add_argument("--corpus", type=Path, default=SHARED / "corpus")
+    parser.add_argument("--home", type=Path, default=Path("/tmp/rag-bench-answer"))
+    parser.add_argument("--limit", type=int, default=0, help="Only the first N questions.")
+    parser.add_argument("--min-support", type=float, default=None, help="Override the min_support setting.")
+    parser.add_argument("--json", type=Path, default=None, help="Write every answer and the summary here.")
+    parser.add_argument("--show", action="store_true", help="Print every answer.")
+    args = parser.parse_args()
+    if not args.questions.is_file() or not args.corpus.is_dir():
+        print(f"questions {args.questions} or corpus {args.corpus} not found", file=sys.stderr)
+        return 2
+
+    overrides: dict[str, Any] = {"home": args.home}
+    if args.min_support is not None:
+        overrides["min_support"] = args.min_support
+    settings = load_settings(**overrides)
+    workspace = Workspace(settings)
+    files, _ = discover([str(args.corpus)])
+    started = time.perf_counter()
+    report = workspace.ingest(files)
+    print(f"corpus: {len(files)} files in {args.home} ({report.count('added')} newly ingested, "
+          f"{time.perf_counter() - started:.1f}s)")
+
+    questions = load_questions(args.questions)
+    if args.limit:
+        questions = questions[: args.limit]
+    started = time.perf_counter()
+    workspace.engine, workspace.embedder  # load the models before timing (noqa: B018)
+    workspace.ask_once("What is this collection of documents about?")  # warm-up, not counted
+    print(f"models loaded and warmed up in {time.perf_counter() - started:.1f}s "
+          f"(engine {workspace.engine.name}, min_support {settings.min_support})")
+
+    rows = []
+    for question in questions:
+        answer = workspace.ask_once(question.question)
+        row = judge(question, answer)
+        rows.append(row)
+        if args.show:
+            mark = "REFUSED " + row["refused_by"] if row["refused"] else ("page+" if row["cited_gold_page"] else "page-")
+            print(f"[{question.id}] {mark} {answer.answer[:160]!r} {row['citations']} t={answer.timings['total']:.2f}s")
+
+    summary = summarize(rows)
+    by_type = {t: summarize([r for r in rows if r["type"] == t]) for t in sorted({r["type"] for r in rows})}
+
+    print()
+    print(f"questions: {summary['questions']} ({summary['answerable']} answerable, "
+          f"{summary['answered_answerable']} of them answered; {summary['model_calls']} model calls)")
+    print(f"cited gold page (answered answerable): {fmt(summary['cited_gold_page'])}   goal >= 0.8")
+    print(f"cited gold document:                   {fmt(summary['cited_gold_doc'])}")
+    print(f"answered without any citation:         {summary['answered_without_citation']}")
+    print(f"refused unanswerable:                  {fmt(summary['refused_unanswerable'])}")
+    print(f"refused answerable (wrongly):          {fmt(summary['refused_answerable'])}")
+    print(f"refused by:                            {summary['refused_by']}")
+    print(f"mean grounding of answered:            {fmt(summary['mean_supported_answered'])}")
+    print()
+    print("latency of model answers (s)   p50      p90")
+    for stage in STAGES:
+        lat = summary["latency_model_answers"][stage]
+        print(f"  {stage:<28} {fmt(lat['p50']):<8} {fmt(lat['p90'])}")
+    print(f"  gate refusals, total p50     {fmt(summary['latency_gate_refusals_total_p50'])}")
+    print("goals: first_token p50 <= 1.5 s, total p50 <= 5 s")
+    print()
+    print(f"{'type':<14} {'n':>3} {'answered':>8} {'gold page':>9} {'refused':>8}")
+    for name, s in by_type.items():
+        refused = s["refused_unanswerable"] if name == "unanswerable" else s["refused_answerable"]
+        print(f"{name:<14} {s['questions']:>3} {s['answered_answerable']:>8} {fmt(s['cited_gold_page']):>9} {fmt(refused):>8}")
+
+    if args.json:
+        args.json.write_text(json.dumps({"summary": summary, "by_type": by_type, "answers": rows},
+                                        ensure_ascii=False, indent=2), encoding="utf-8")
+        print(f"\nwrote {args.json}")
+    workspace.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
