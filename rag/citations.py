@@ -66,6 +66,7 @@ def _abbreviation_before(text: str, start: int, dot: int) -> bool:
     return bool(word) and word.group(1).lower().rstrip(".") in _ABBREVIATIONS
 
 
+_LIST_NUMBER = re.compile(r"\s*\d{1,2}")  # "2." opening a numbered list item is not a sentence
 _LIST_ITEM = re.compile(r"\s*(?:[-*\u2022]|\d{1,2}[.)])\s")
 
 
@@ -96,7 +97,11 @@ def _boundaries(text: str) -> list[tuple[int, int]]:
             end = i + 1
         elif ch in _ENDS:
             nxt = text[i + 1] if i + 1 < n else ""
-            if (not nxt or nxt.isspace() or nxt in "[\"')”’") and not (ch == "." and _abbreviation_before(text, start, i)):
+            if (
+                (not nxt or nxt.isspace() or nxt in "[\"')”’")
+                and not (ch == "." and _abbreviation_before(text, start, i))
+                and not (ch == "." and _LIST_NUMBER.fullmatch(text[start:i]))
+            ):
                 end = i + 1
         if end is None:
             i += 1

@@ -1,18 +1,21 @@
 """Grounding: how well each answer sentence is supported by the passages the model read.
 
-The support of a sentence by a passage combines
+Support is local. Each passage is read in windows of two consecutive sentences; the support of an answer
+sentence by a passage is that of its best window, combining on that window
 
-- lexical support: the share of the sentence's content tokens (the keyword analyzer's stemmed words,
-  numbers and CJK bigrams) that occur in the passage, leaving out tokens that only restate the question;
-- embedding support: the cosine similarity between the sentence and the passage's closest sentence, mapped
+- lexical support: half the share of the sentence's *claim* tokens (its content tokens — the keyword
+  analyzer's stemmed words, numbers, CJK bigrams — that do not merely restate the question) found in the
+  window, half the share of all its content tokens;
+- embedding support: the cosine similarity between the sentence and the window's closest sentence, mapped
   from ``[cos_floor, cos_ceiling]`` onto ``[0, 1]``;
-- a number check: numbers the sentence states but the passage does not contain scale the support down by
+- a number check: numbers the sentence claims that the window does not contain scale the support down by
   the share that is missing (invented figures are the most harmful error of a small model).
 
-``support = (lexical_weight * lexical + (1 - lexical_weight) * embedding) * numbers_found``. Sentences without
-content tokens ("Yes.", a list bullet) are not scored. The grounding of an answer is the share of its scored
-content (sentences weighted by their content tokens) whose best support reaches ``supported``; sentences below
-it are reported as unsupported. The ``min_support`` setting refuses answers whose grounding is below it.
+``support = (lexical_weight * lexical + (1 - lexical_weight) * embedding) * numbers_found``. Sentences that
+claim nothing beyond the question ("Yes.", a list bullet, an echo of the question) are not scored. The
+grounding of an answer is the share of its scored content (sentences weighted by their claim tokens) whose
+best support reaches ``supported``; sentences below it are reported as unsupported. The ``min_support``
+setting refuses answers whose grounding is below it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 from rag.analysis import analyze
 
 _NUMBER = re.compile(r"\d")
+_LIST_MARK = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+")  # "1. " or "- " opening a list item claims nothing
 
 
 class PassageEmbedder(Protocol):
@@ -62,7 +66,7 @@ def passage_sentences(text: str) -> list[str]:
 
 
 # Words that carry no claim of their own ("Sure!", "Yes.", "The answer is: ...").
-_DISCOURSE = frozenset(analyze("yes sure okay ok certainly indeed answer"))
+_DISCOURSE = frozenset(analyze("yes sure okay ok certainly indeed answer question passage passages text"))
 
 
 def content_tokens(text: str) -> set[str]:
@@ -129,12 +133,13 @@ def numbers_found(sentence_tokens: set[str], passage_tokens: set[str], passage_t
     return found / len(numbers)
 
 
+MIN_SENTENCE_TOKENS = 2  # content tokens a sentence needs before a passage can support it
+
+
 def claim_tokens(sentence: str, question_tokens: set[str]) -> set[str]:
-    """The sentence's content tokens that do not merely restate the question (all of them when nothing is
-    left, e.g. for an answer that only repeats the question's terms)."""
-    tokens = content_tokens(sentence)
-    novel = tokens - question_tokens
-    return novel or tokens
+    """The sentence's content tokens that do not merely restate the question (empty for a sentence that only
+    echoes the question: it claims nothing and is not scored)."""
+    return content_tokens(_LIST_MARK.sub("", sentence)) - question_tokens
 
 
 def support_table(
@@ -146,14 +151,19 @@ def support_table(
 ) -> SupportTable:
     """Score every answer sentence against every passage (see the module docstring).
 
-    With ``question``, lexical support counts only what a sentence adds to the question: restating the
-    question's terms, which the retrieved passages contain by construction, earns nothing.
+    Support is local: each passage is read in windows of two consecutive sentences, and a sentence's support
+    by a passage is that of its best window, where lexical overlap (half the claim tokens, half all tokens),
+    embedding similarity and the number check are all measured on the same window. A number that appears
+    somewhere else in the passage does not support a claim.
+
+    With ``question``, claims are what a sentence adds to the question: restating the question's terms,
+    which the retrieved passages contain by construction, earns nothing.
     """
     question_tokens = content_tokens(question)
-    sentence_tokens = [claim_tokens(s, question_tokens) for s in sentences]
-    weights = [len(t) for t in sentence_tokens]
+    all_tokens = [content_tokens(_LIST_MARK.sub("", s)) for s in sentences]
+    claims = [claim_tokens(s, question_tokens) for s in sentences]
+    weights = [len(c) for c in claims]
     pieces = [passage_sentences(p) for p in passages]
-    passage_tokens = [content_tokens(p) for p in passages]
     piece_tokens = [[content_tokens(x) for x in ps] for ps in pieces]
 
     cosines: list[np.ndarray] | None = None  # per passage: [sentences, pieces]
@@ -172,27 +182,38 @@ def support_table(
     scores = np.full((len(sentences), len(passages)), np.nan, dtype=np.float32)
     snippets: list[list[str]] = [["" for _ in passages] for _ in sentences]
     span = max(config.cos_ceiling - config.cos_floor, 1e-6)
-    for s, tokens in enumerate(sentence_tokens):
-        for p, passage in enumerate(passages):
-            if not pieces[p]:
-                scores[s, p] = 0.0 if tokens else np.nan
+    for s in range(len(sentences)):
+        claim, every = claims[s], all_tokens[s]
+        for p in range(len(passages)):
+            n = len(pieces[p])
+            if not n:
+                scores[s, p] = 0.0 if claim else np.nan
                 continue
-            overlaps = [lexical_support(tokens, t) if tokens else 0.0 for t in piece_tokens[p]]
-            if cosines is not None and tokens:
-                row = cosines[p][s]
-                closest = int(np.argmax(row + 0.25 * np.asarray(overlaps)))
-                embedding = float(np.clip((float(row.max()) - config.cos_floor) / span, 0.0, 1.0))
-            else:
-                closest = int(np.argmax(overlaps)) if overlaps else 0
-                embedding = None
-            snippets[s][p] = pieces[p][closest]
-            if not tokens:
-                continue
-            lexical = lexical_support(tokens, passage_tokens[p])
-            combined = lexical if embedding is None else (
-                config.lexical_weight * lexical + (1.0 - config.lexical_weight) * embedding
-            )
-            scores[s, p] = combined * numbers_found(tokens, passage_tokens[p], passage)
+            row = cosines[p][s] if cosines is not None and claim else None
+            best_score, best_piece = -1.0, 0
+            for j in range(n):
+                window = range(j, min(j + 2, n))
+                tokens = set().union(*(piece_tokens[p][k] for k in window))
+                if claim:
+                    lexical = 0.5 * lexical_support(claim, tokens) + 0.5 * lexical_support(every, tokens)
+                else:
+                    lexical = lexical_support(every, tokens)
+                if row is not None:
+                    cos = float(max(row[k] for k in window))
+                    embedding = float(np.clip((cos - config.cos_floor) / span, 0.0, 1.0))
+                    combined = config.lexical_weight * lexical + (1.0 - config.lexical_weight) * embedding
+                    piece = max(window, key=lambda k: row[k])
+                else:
+                    combined = lexical
+                    piece = max(window, key=lambda k: lexical_support(every, piece_tokens[p][k]))
+                text = " ".join(pieces[p][k] for k in window)
+                combined *= numbers_found(claim, tokens, text)
+                if combined > best_score:
+                    best_score, best_piece = combined, piece
+            snippets[s][p] = pieces[p][best_piece]
+            if claim:
+                # a bare figure ("The answer is: 2.") says too little to be checked: it is never supported
+                scores[s, p] = best_score if len(every) >= MIN_SENTENCE_TOKENS else 0.0
     return SupportTable(scores=scores, snippets=snippets, weights=weights)
 
 

@@ -54,8 +54,19 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip(" \"'“”「」")
 
 
+# "... is not mentioned in the passages", "the text does not provide any information about ..."
+_NOT_IN_SOURCES = re.compile(
+    r"\bnot (?:mentioned|stated|specified|given|provided|found|available|included|listed) (?:in|by) (?:the |any |these )?"
+    r"(?:provided )?(?:passages?|documents?|texts?|context|sources?)\b"
+    r"|\b(?:passages?|documents?|texts?|context|sources?) (?:do|does|did) not (?:mention|provide|say|state|specify|"
+    r"contain|include|give|tell)\b"
+)
+_FIRST_SENTENCE = re.compile(r"^.*?(?:[.!?。！？](?:\s|$)|\n|$)", re.DOTALL)
+
+
 def is_refusal(text: str) -> bool:
-    """True when model output is (or starts with) a refusal: the fixed sentence or a common paraphrase."""
+    """True when model output is a refusal: it starts with the fixed sentence or a common paraphrase, or its
+    first sentence says the passages do not hold the answer."""
     normalised = _normalise(text)
     if not normalised:
         return False
@@ -63,4 +74,7 @@ def is_refusal(text: str) -> bool:
         fixed = _normalise(sentence).rstrip(".。")
         if normalised.startswith(fixed):
             return True
-    return _REFUSAL_PATTERNS.search(normalised) is not None
+    if _REFUSAL_PATTERNS.search(normalised) is not None:
+        return True
+    first = _FIRST_SENTENCE.match(normalised)
+    return bool(first) and _NOT_IN_SOURCES.search(first.group()) is not None

@@ -101,6 +101,7 @@ class Candidates:
     dense: list[tuple[str, float]]
     query_vector: np.ndarray | None = field(default=None, repr=False, compare=False)
     looked_up: dict[str, float] = field(default_factory=dict, repr=False, compare=False)  # cosines beyond the dense list
+    foreign_share: float = 0.0  # share of the query's weight on CJK words no chunk contains (BM25 is blind to them)
 
 
 class Retriever:
@@ -143,15 +144,32 @@ class Retriever:
             started = time.perf_counter()
             dense = self.vectors.search(vector, self.config.candidates)
             timings["dense"] = time.perf_counter() - started
-            return Candidates(keyword, dense, vector)
+            return Candidates(keyword, dense, vector, foreign_share=self._foreign_share(query) if mode == "hybrid" else 0.0)
         return Candidates(keyword, dense)
+
+    def _foreign_share(self, query: str) -> float:
+        """How much of a query (by IDF) is CJK words that no chunk contains: a Chinese question over English
+        documents. With a multilingual embedding model the keyword weight shrinks by that share, since BM25
+        cannot match those words and the dense model is the only one that reads them (measured with
+        multilingual-e5-small: crosslingual hit@budget 0.50 -> 0.75; an English-only model gains nothing)."""
+        from rag.analysis import analyze, contains_cjk
+        from rag.gate import features
+
+        if self.term_stats is None or not contains_cjk(query) or not getattr(self.embedder, "multilingual", False):
+            return 0.0
+        from rag.gate import Evidence
+
+        terms = list(dict.fromkeys(analyze(query)))
+        doc_count, doc_freq = self.term_stats(terms)
+        return float(features(Evidence(query, [], doc_count=doc_count, doc_freq=dict(doc_freq)))["foreign_share"])
 
     def fuse(self, candidates: Candidates, mode: Mode) -> list[tuple[str, float]]:
         if mode == "keyword":
             return list(candidates.keyword)
         if mode == "dense":
             return list(candidates.dense)
-        weights = {"keyword": self.config.keyword_weight, "dense": 1.0 - self.config.keyword_weight}
+        keyword_weight = self.config.keyword_weight * (1.0 - candidates.foreign_share)
+        weights = {"keyword": keyword_weight, "dense": 1.0 - keyword_weight}
         if self.config.fusion == "weighted":
             lists = {"keyword": candidates.keyword, "dense": self.complete_dense(candidates)}
             return standardized_fusion(lists, weights)

@@ -27,6 +27,9 @@ class KeywordIndex(Protocol):
     def search(self, query: str, limit: int) -> list[tuple[str, float]]:
         """BM25 search: (chunk_id, score) best first; higher is better. Empty for a query with no tokens."""
 
+    def term_stats(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """(chunks indexed, {term: chunks containing it}) for analyzer tokens: the relevance gate's IDF."""
+
     def doc_ids(self) -> set[str]:
         """Documents that have at least one chunk in the index (used to find and repair partial writes)."""
 

@@ -27,10 +27,10 @@ def test_search_results_say_whether_the_passages_can_answer_and_why(fixture_work
     assert data["results"][0]["file"] == "corvina-x2-manual.pdf"
 
 
-def test_a_question_about_something_the_documents_lack_is_refused_with_the_missing_word(fixture_workspace: Workspace):
-    result = fixture_workspace.search("What is the retail price of the Corvina X2 espresso machine?")
+def test_a_question_about_something_the_documents_lack_is_refused_with_the_missing_name(fixture_workspace: Workspace):
+    result = fixture_workspace.search("Which Kafka version is QuillMQ 4.2 wire-compatible with?")
     assert result.answerable is False
-    assert "'price'" in result.reason or "'retail'" in result.reason
+    assert "'Kafka'" in result.reason
 
 
 def test_every_stage_score_is_kept_on_the_hits(fixture_workspace: Workspace):

@@ -6,7 +6,7 @@ Two question sets:
   the 12 PDFs into a temporary folder (about a minute), or reuses the data folder named by
   RAG_TEST_SHARED_HOME when that already holds them.
 
-Figures measured when the thresholds were set are in the comments (hybrid = weighted RRF, reranker off,
+Figures measured when the thresholds were set are in the comments (hybrid = weighted z-score fusion, reranker off,
 the shipped gate calibration).
 """
 
@@ -122,22 +122,23 @@ def test_dev_gate_refuses_unanswerable_and_spares_answerable(dev_runs):
     assert dev_runs["hybrid"].summary["gate_auc"] >= DEV["gate_auc"]
 
 
-# Thresholds: a small margin under the measured figures (see the module docstring).
+# Thresholds: a small margin under the measured figures (in the comments: default settings, MiniLM,
+# weighted z-score fusion with keyword weight 0.7, reranker off, the shipped gate calibration).
 FIXTURE = {
-    "hit@budget": 0.0,
-    "hit@1": 0.0,
-    "mrr@10": 0.0,
-    "page_hit@5": 0.0,
-    "refused_unanswerable": 0.0,
-    "refused_answerable": 1.0,
-    "gate_auc": 0.0,
+    "hit@budget": 0.95,  # measured 1.00
+    "hit@1": 0.70,  # 0.78
+    "mrr@10": 0.80,  # 0.87
+    "page_hit@5": 0.92,  # 0.97
+    "refused_unanswerable": 0.50,  # 0.60: lower-case near misses ("retail price") have no lexical mark
+    "refused_answerable": 0.25,  # 0.17: paraphrases and Chinese questions on a tiny vocabulary
+    "gate_auc": 0.70,  # 0.76
 }
-FIXTURE_BY_TYPE = {"paraphrase": 0.0, "keyword": 0.0, "numeric": 0.0, "multi": 0.0, "chinese": 0.0}
+FIXTURE_BY_TYPE = {"paraphrase": 0.85, "keyword": 0.85, "numeric": 0.88, "multi": 0.80, "chinese": 0.80}  # all 1.00
 DEV = {
-    "hit@budget": 0.0,
-    "mrr@10": 0.0,
-    "ndcg@10": 0.0,
-    "refused_unanswerable": 0.0,
-    "refused_answerable": 1.0,
-    "gate_auc": 0.0,
+    "hit@budget": 0.78,  # 0.804 (keyword only 0.761, dense only 0.587)
+    "mrr@10": 0.53,  # 0.555 (keyword only 0.546, dense only 0.323)
+    "ndcg@10": 0.58,  # 0.613
+    "refused_unanswerable": 0.80,  # 0.857 (6 of 7)
+    "refused_answerable": 0.07,  # 0.022 (1 of 46)
+    "gate_auc": 0.93,  # 0.975
 }

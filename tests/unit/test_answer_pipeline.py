@@ -35,7 +35,7 @@ class StubSearch:
     def __call__(self, query: str) -> SearchResult:
         self.queries.append(query)
         return SearchResult(query=query, hits=list(self.hits), mode="hybrid", answerable=self.answerable,
-                            reason=self.reason, timings={"retrieve": 0.01, "rerank": 0.002})
+                            reason=self.reason, timings={"retrieve": 0.008, "rerank": 0.002, "total": 0.012})
 
 
 class EngineSource:
@@ -94,7 +94,7 @@ def test_an_answer_streams_the_models_text_and_cites_document_and_page(embedder)
     assert "8 parallel attention layers" in answer.citations[0].snippet
     assert answer.grounding.supported == 1.0
     prompt = engine.calls[0]
-    assert prompt[0].role == "system" and '[1] "Attention Is All You Need"' in prompt[-1].content
+    assert prompt[0].role == "system" and '[1] Attention Is All You Need (p. 5)' in prompt[-1].content
 
 
 def test_the_json_contract_has_exactly_the_documented_fields(embedder):
@@ -211,3 +211,10 @@ def test_a_citation_points_to_the_pages_of_the_chunk_that_holds_the_quote(embedd
     answer = pipeline.ask_once("How large is the boiler?")
     assert "pp. 1-2" in engine.calls[0][-1].content  # the model read one merged passage
     assert [(c.n, c.pages) for c in answer.citations] == [(1, [2])]
+
+
+def test_a_numbered_list_repeating_one_line_counts_as_a_loop(embedder):
+    loop = "".join(f"\n{i}. The passage is about the staff handbook [1]." for i in range(1, 40))
+    pipeline, _, _ = answerer(replies=["The Transformer employs 8 parallel attention heads [1]." + loop], embedder=embedder)
+    stream = pipeline.ask("How many attention heads does the Transformer use?")
+    assert len("".join(stream)) < len(loop) / 4

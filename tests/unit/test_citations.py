@@ -102,3 +102,8 @@ def test_a_line_wrapped_mid_sentence_is_one_sentence():
 def test_list_items_and_blank_lines_separate_sentences():
     sentences = split_sentences("Two steps:\n- descale every 200 cycles\n- backflush weekly\n\nDone")
     assert [s.text for s in sentences] == ["Two steps:", "- descale every 200 cycles", "- backflush weekly", "Done"]
+
+
+def test_the_number_of_a_list_item_is_part_of_its_sentence():
+    sentences = split_sentences("Steps:\n1. Descale the machine.\n2. Backflush it.")
+    assert [s.text for s in sentences] == ["Steps:", "1. Descale the machine.", "2. Backflush it."]

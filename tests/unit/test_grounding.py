@@ -77,3 +77,13 @@ def test_passages_are_cut_into_sentences():
         "We trained the big models for 300,000 steps (3.5 days) on eight P100 GPUs.",
         "The Transformer reaches a BLEU score of 41.8 on the WMT 2014 English-to-French task.",
     ]
+
+
+def test_the_number_of_a_list_item_is_not_a_claimed_number(embedder):
+    _, grounding = grounding_of(["3. The Transformer reaches a BLEU score of 41.8 on English-to-French."], embedder)
+    assert grounding.sentences[0].supported
+
+
+def test_a_bare_figure_is_never_supported(embedder):
+    _, grounding = grounding_of(["The answer is: 8."], embedder, question="How many GPUs?")
+    assert grounding.sentences[0].supported is False

@@ -36,3 +36,16 @@ def test_common_paraphrases_are_recognised(text):
 )
 def test_answers_are_not_taken_for_refusals(text):
     assert not is_refusal(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["The retail price is not mentioned in the passages.", "The text does not provide any information about it.",
+     "Sorry, the documents do not say."],
+)
+def test_a_first_sentence_saying_the_sources_do_not_tell_is_a_refusal(text):
+    assert is_refusal(text)
+
+
+def test_a_later_remark_about_the_passages_does_not_make_an_answer_a_refusal():
+    assert not is_refusal("The boiler holds 1.8 litres [1]. The weight is not mentioned in the passages.")

