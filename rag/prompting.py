@@ -101,7 +101,9 @@ _CLOSING_TAG = re.compile(
     r"\s*(?:\(\s*/\s*inst\s*\)|\u2039\u2039\s*/\s*sys\s*\u203a\u203a|\u2039\s*/\s*s\s*\u203a|\u2039\|[^\u203a\n]{0,64}\|\u203a)",
     re.IGNORECASE,
 )
-_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+[\"')\]]*|\n|$)")
+# A sentence runs to its end mark or a blank line: PDF text breaks lines inside sentences, and an instruction
+# split over two lines must be masked whole.
+_SENTENCE = re.compile(r"(?:[^.!?\n]|\n(?!\s*\n))*(?:[.!?]+[\"')\]]*|\n\s*\n|$)")
 
 
 def mask_instructions(text: str) -> tuple[str, int]:
@@ -126,7 +128,7 @@ def mask_instructions(text: str) -> tuple[str, int]:
             return stripped
         count += 1
         lead = sentence[: len(sentence) - len(sentence.lstrip())]
-        tail = "\n" if sentence.endswith("\n") else ""
+        tail = sentence[len(sentence.rstrip()) :] if sentence.endswith("\n") else ""
         return f"{lead}{INSTRUCTION_OMITTED}{tail}"
 
     masked = _SENTENCE.sub(replace, text)
