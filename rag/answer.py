@@ -58,7 +58,7 @@ class AnswerConfig:
     gate: bool = True
     min_support: float = 0.0
     history_turns: int = 6
-    context_words: int = 700
+    context_words: int = 350
     rewrite: RewriteMode = "auto"
     support: SupportConfig = field(default_factory=SupportConfig)
 

@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     )
     history_turns: int = Field(6, ge=0, description="Past exchanges kept in a conversation.")
     answer_context_words: int = Field(
-        700, ge=50, description="Most words of passages the model reads for one answer (fewer is faster)."
+        350, ge=50, description="Most words of passages the model reads for one answer (fewer is faster)."
     )
 
     # --- web --------------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ def _workspace(home: Path, embedder, engine):  # noqa: ANN001, ANN202
     from rag.workspace import Workspace
 
     settings = Settings(home=home, reranker="none", gate=True, gate_calibration=None, min_support=0.5,
-                        temperature=0.0, max_new_tokens=160, history_turns=6)
+                        temperature=0.0, max_new_tokens=64, history_turns=6)
     return Workspace(settings, embedder=embedder, engine=engine)
 
 
