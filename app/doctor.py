@@ -132,47 +132,19 @@ def _coverage(check: str, store_ids: set[str], ready: set[str], names: dict[str,
     ]
 
 
-def check_keyword(settings: Settings) -> list[Finding]:
-    """The keyword backend answers, and holds every document the catalog lists."""
-    from rag.keyword.base import open_keyword_index
-
-    check = "elasticsearch" if settings.keyword_backend == "elasticsearch" else "keyword index"
-    index = None
-    try:
-        index = open_keyword_index(settings)
-        description = index.check()
-        store_ids = index.doc_ids()
-    except RagError as exc:
-        return [_error(check, str(exc))]
-    except Exception as exc:  # an unexpected client error still gets one line, not a traceback
-        return [_error(check, f"{_one_line(exc)}; check RAG_KEYWORD_BACKEND and its settings")]
-    finally:
-        if index is not None:
-            index.close()
-    state = _catalog_state(settings)
-    if isinstance(state, Finding):
-        return [_ok(check, description)]
-    ready, names, _ = state
-    setting = "RAG_ELASTICSEARCH_INDEX" if settings.keyword_backend == "elasticsearch" else "RAG_HOME"
-    fix = f"check {setting}, or re-ingest them (`rag docs remove` then `rag ingest`)"
-    return _coverage(check, store_ids, ready, names, fix) or [_ok(check, description)]
-
-
-def check_vectors(settings: Settings) -> list[Finding]:
-    """The vector store answers (embedded Chroma or a Chroma server) and holds every catalog document."""
-    from rag.vectors import open_vector_store
-
-    check = "chroma server" if settings.chroma_url else "chroma"
+def _check_store(
+    settings: Settings, check: str, open_store: Callable[[], Any], unexpected_hint: str, fix: str
+) -> list[Finding]:
+    """A store answers (``check()``), and holds every document the catalog lists."""
     store = None
     try:
-        store = open_vector_store(settings.chroma_url, settings.chroma_path, settings.chroma_collection)
+        store = open_store()
         description = store.check()
         store_ids = store.doc_ids()
     except RagError as exc:
         return [_error(check, str(exc))]
-    except Exception as exc:
-        setting = "RAG_CHROMA_URL" if settings.chroma_url else "RAG_HOME"
-        return [_error(check, f"{_one_line(exc)}; check {setting}")]
+    except Exception as exc:  # an unexpected client error still gets one line, not a traceback
+        return [_error(check, f"{_one_line(exc)}; {unexpected_hint}")]
     finally:
         if store is not None:
             store.close()
@@ -180,8 +152,35 @@ def check_vectors(settings: Settings) -> list[Finding]:
     if isinstance(state, Finding):
         return [_ok(check, description)]
     ready, names, _ = state
-    fix = "check RAG_CHROMA_COLLECTION, or re-ingest them (`rag docs remove` then `rag ingest`)"
     return _coverage(check, store_ids, ready, names, fix) or [_ok(check, description)]
+
+
+def check_keyword(settings: Settings) -> list[Finding]:
+    """The keyword backend answers, and holds every document the catalog lists."""
+    from rag.keyword.base import open_keyword_index
+
+    elastic = settings.keyword_backend == "elasticsearch"
+    setting = "RAG_ELASTICSEARCH_INDEX" if elastic else "RAG_HOME"
+    return _check_store(
+        settings,
+        "elasticsearch" if elastic else "keyword index",
+        lambda: open_keyword_index(settings),
+        "check RAG_KEYWORD_BACKEND and its settings",
+        f"check {setting}, or re-ingest them (`rag docs remove` then `rag ingest`)",
+    )
+
+
+def check_vectors(settings: Settings) -> list[Finding]:
+    """The vector store answers (embedded Chroma or a Chroma server) and holds every catalog document."""
+    from rag.vectors import open_vector_store
+
+    return _check_store(
+        settings,
+        "chroma server" if settings.chroma_url else "chroma",
+        lambda: open_vector_store(settings.chroma_url, settings.chroma_path, settings.chroma_collection),
+        f"check {'RAG_CHROMA_URL' if settings.chroma_url else 'RAG_HOME'}",
+        "check RAG_CHROMA_COLLECTION, or re-ingest them (`rag docs remove` then `rag ingest`)",
+    )
 
 
 # --- models ---------------------------------------------------------------------------------------
@@ -209,18 +208,9 @@ def check_embedding(settings: Settings, loader: Callable[[Settings], Any] | None
 
 
 def _load_embedder(settings: Settings) -> Any:
-    from rag.embeddings import Embedder, EmbedderConfig
+    from rag.embeddings import embedder_config, open_embedder
 
-    return Embedder(
-        EmbedderConfig(
-            model=settings.embedding_model,
-            backend=settings.embedding_backend,
-            batch_size=settings.embedding_batch_size,
-            query_prompt=settings.embedding_query_prompt,
-            passage_prompt=settings.embedding_passage_prompt,
-            threads=settings.threads,
-        )
-    )
+    return open_embedder(embedder_config(settings))
 
 
 def _offline() -> bool:

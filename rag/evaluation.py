@@ -28,21 +28,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from rag.errors import ConfigError
+from rag.text import LIGATURES
 
 UNANSWERABLE = "unanswerable"
 BUDGET_WORDS = 1500
 HIT_KS = (1, 3, 5, 10)
 
-_LIGATURES = {
-    "\ufb00": "ff",
-    "\ufb01": "fi",
-    "\ufb02": "fl",
-    "\ufb03": "ffi",
-    "\ufb04": "ffl",
-    "\ufb05": "st",
-    "\ufb06": "st",
-}
-_LIGATURE_RE = re.compile("|".join(_LIGATURES))
+_LIGATURE_RE = re.compile("|".join(LIGATURES))
 _HYPHEN_BREAK = re.compile(r"(\w)[-\u00ad\ufffe]\s*\n\s*(\w)")
 _SOFT_MARKS = re.compile(r"[\u00ad\ufffe]\s*")
 _SPACE = re.compile(r"\s+")
@@ -50,7 +42,7 @@ _SPACE = re.compile(r"\s+")
 
 def normalize_for_match(text: str) -> str:
     """Lower-case, join words hyphenated across a line break, map ligatures, collapse whitespace."""
-    text = _LIGATURE_RE.sub(lambda m: _LIGATURES[m.group()], text)
+    text = _LIGATURE_RE.sub(lambda m: LIGATURES[m.group()], text)
     text = _HYPHEN_BREAK.sub(r"\1\2", text)
     text = _SOFT_MARKS.sub("", text)
     return _SPACE.sub(" ", text).strip().lower()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from rag.catalog import Catalog
-from rag.embeddings import Embedder, EmbedderConfig, open_embedder
+from rag.embeddings import Embedder, embedder_config, open_embedder
 from rag.keyword.base import KeywordIndex, open_keyword_index
 from rag.retrieval import Mode, RetrievalConfig, Retriever, SearchResult
 from rag.settings import Settings
@@ -60,17 +60,7 @@ class Workspace:
 
     @cached_property
     def embedder(self) -> Embedder:
-        s = self.settings
-        return open_embedder(
-            EmbedderConfig(
-                model=s.embedding_model,
-                backend=s.embedding_backend,
-                batch_size=s.embedding_batch_size,
-                query_prompt=s.embedding_query_prompt,
-                passage_prompt=s.embedding_passage_prompt,
-                threads=s.threads,
-            )
-        )
+        return open_embedder(embedder_config(self.settings))
 
     @cached_property
     def retriever(self) -> Retriever:
