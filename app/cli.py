@@ -479,16 +479,20 @@ def serve_llm(
     bind_port = port or settings.serve_port
     errors.print(f"serving {model.name} at http://{bind_host}:{bind_port}/v1 (Ctrl+C stops)", highlight=False)
     from llm.server import serve
+    from rag.workspace import engine_config
 
+    config = engine_config(settings)
     try:
         serve(
             model,
             host=bind_host,
             port=bind_port,
-            context_length=settings.llm_context,
-            threads=settings.threads or None,
-            chat_format=settings.llm_chat_format,
-            api_key=settings.llm_api_key,
+            context_length=config.context_length,
+            threads=config.threads,
+            chat_format=config.chat_format,
+            api_key=config.api_key,
+            decode_threads=config.decode_threads,
+            fast_copy_dir=config.fast_copy_dir,
         )
     except (EngineError, ValueError) as exc:
         raise _fail(str(exc))

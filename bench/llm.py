@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -116,13 +118,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model: Path, threads: int, context: int) -> tuple[subprocess.Popen, str]:
+def start_server(model: Path, threads: int, decode_threads: int, context: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [
         sys.executable, "-m", "llm.server", "--model", str(model), "--port", str(port),
-        "--threads", str(threads), "--context-length", str(context),
+        "--threads", str(threads), "--decode-threads", str(decode_threads), "--context-length", str(context),
     ]  # fmt: skip
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -165,6 +167,10 @@ def main() -> None:
     parser.add_argument("--prompt-tokens", type=int, default=1000)
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--decode-threads", type=int, default=None, help="default: the engine's choice")
+    parser.add_argument(
+        "--no-fast-copy", action="store_true", help="load a Q4_1/Q5_x GGUF as it is, not from its Q8_0 copy"
+    )
     parser.add_argument("--skip-http", action="store_true")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop the server
@@ -174,9 +180,17 @@ def main() -> None:
     print(f"model {model.name}, {args.threads} threads, {os.cpu_count()} CPUs, load average {load1:.2f} / {load5:.2f}")
     params = GenerationParams(temperature=0.0, max_new_tokens=args.new_tokens)
 
+    copies = None if args.no_fast_copy else Path(tempfile.mkdtemp(prefix="bench-llm-models-"))
     started = time.perf_counter()
-    local = LlamaCppEngine(model, context_length=args.context, threads=args.threads)
-    print(f"in-process load {time.perf_counter() - started:.2f} s, chat format {local.chat_format}")
+    local = LlamaCppEngine(
+        model, context_length=args.context, threads=args.threads, decode_threads=args.decode_threads,
+        fast_copy_dir=copies,
+    )  # fmt: skip
+    print(
+        f"in-process load {time.perf_counter() - started:.2f} s (with the Q8_0 copy, made once), "
+        f"weights {local.loaded_path.name}, chat format {local.chat_format}, "
+        f"{local.threads} threads reading prompts, {local.decode_threads} generating"
+    )
     questions = [build_question(local, args.prompt_tokens, v) for v in range(args.runs + 1)]
     prompt_tokens = round(statistics.mean(local.prompt_tokens(q) for q in questions))
     print(f"prompt {prompt_tokens} tokens, up to {args.new_tokens} new tokens, {args.runs} runs (+1 warm-up), medians:")
@@ -190,7 +204,7 @@ def main() -> None:
 
     if not args.skip_http:
         local_threads_note = "" if args.threads == 1 else " (the server runs while the in-process model stays loaded)"
-        process, url = start_server(model, args.threads, args.context)
+        process, url = start_server(local.loaded_path, args.threads, local.decode_threads, args.context)
         try:
             remote = OpenAIEngine(url, context_length=args.context, timeout=300)
             measure(remote, questions[-1], params, local, process.pid)  # warm-up
@@ -217,6 +231,8 @@ def main() -> None:
         )
     )
     local.close()
+    if copies is not None:
+        shutil.rmtree(copies, ignore_errors=True)
 
 
 if __name__ == "__main__":

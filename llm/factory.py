@@ -63,6 +63,8 @@ def open_engine(config: EngineConfig) -> ChatEngine:
             threads=config.threads,
             chat_format=config.chat_format,
             seed=config.seed,
+            decode_threads=config.decode_threads,
+            fast_copy_dir=config.fast_copy_dir,
         )
     if config.backend == "openai":
         from llm.openai_engine import OpenAIEngine

@@ -25,9 +25,12 @@ from llm.chat_format import (
     resolve_chat_format,
 )
 from llm.errors import ChatFormatError, EngineError, ModelNotFound, PromptTooLong
+from llm.gguf_copy import fast_cpu_model
 from llm.protocol import GenerationParams, Message
 
 log = logging.getLogger(__name__)
+
+SMALL_MODEL_BYTES = 512 * 1024 * 1024  # below this, tokens are generated on one thread
 
 
 def default_threads() -> int:
@@ -41,8 +44,11 @@ def default_threads() -> int:
 def _require_llama_cpp() -> Any:
     # llama.cpp's CPU threads are OpenMP threads. By default idle OpenMP threads spin; when other processes
     # compete for the cores (a web app, an embedding job) that spinning starves the thread doing real work and
-    # generation became 10-30x slower in our measurements. Passive waiting costs nothing measurable on an idle
-    # machine. It must be set before the OpenMP runtime loads; an explicit setting wins.
+    # generation became 10-200x slower in our measurements (2 busy processes: 0.3 tokens/s). Passive waiting
+    # makes every barrier wake a sleeping thread, which slows token-by-token generation on two threads (an idle
+    # machine: 35 instead of 80 tokens/s for SmolLM2), hence one generating thread for small models
+    # (:func:`default_decode_threads`: 50 tokens/s, and still 30 with two busy processes beside it).
+    # It must be set before the OpenMP runtime loads; an explicit setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import llama_cpp
@@ -54,6 +60,32 @@ def _require_llama_cpp() -> Any:
     return llama_cpp
 
 
+def default_decode_threads(model_bytes: int, threads: int) -> int:
+    """Threads for generating token by token: one for small models, ``threads`` for the rest.
+
+    Each generated token of a small model is a few milliseconds of work split at dozens of thread barriers;
+    with passive OpenMP waiting every barrier wakes a sleeping thread, which costs more than the second core
+    gives. SmolLM2-135M on 2 cores: 50 tokens/s with one thread, 35 with two (prompts are still read with all
+    threads, where the work per barrier is large).
+    """
+    return 1 if model_bytes < SMALL_MODEL_BYTES else threads
+
+
+def read_gguf_metadata(path: Path) -> dict[str, str]:
+    """The GGUF's key-value metadata, read with its vocabulary only (no weights)."""
+    llama_cpp = _require_llama_cpp()
+    if not path.is_file():
+        raise ModelNotFound(f"GGUF model file not found: {path}")
+    try:
+        vocab = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+    except (ValueError, RuntimeError) as exc:
+        raise ModelNotFound(f"llama.cpp cannot read {path}: {exc}") from exc
+    try:
+        return dict(vocab.metadata)
+    finally:
+        vocab.close()
+
+
 def model_display_name(path: Path, metadata: dict[str, str]) -> str:
     """The name used to recognise a model: the file name plus the GGUF's ``general.name``."""
     return f"{path.name} {metadata.get('general.name', '')}".strip()
@@ -62,15 +94,8 @@ def model_display_name(path: Path, metadata: dict[str, str]) -> str:
 def gguf_chat_format(model_path: str | Path, requested: str = "auto") -> str:
     """Resolve the chat format of a GGUF without loading its weights (reads the vocabulary and metadata)."""
     requested = normalise_chat_format(requested)
-    llama_cpp = _require_llama_cpp()
     path = Path(model_path)
-    if not path.is_file():
-        raise ModelNotFound(f"GGUF model file not found: {path}")
-    vocab = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
-    try:
-        metadata = dict(vocab.metadata)
-    finally:
-        vocab.close()
+    metadata = read_gguf_metadata(path)
     has_template = "tokenizer.chat_template" in metadata
     resolved = resolve_chat_format(requested, model_display_name(path, metadata), has_template)
     if resolved == TEMPLATE and not has_template:
@@ -90,19 +115,25 @@ class LlamaCppEngine:
         chat_format: str = "auto",
         seed: int = 0,
         n_batch: int = 512,
+        decode_threads: int | None = None,
+        fast_copy_dir: str | Path | None = None,
     ) -> None:
         llama_cpp = _require_llama_cpp()
         path = Path(model_path).expanduser()
         if not path.is_file():
             raise ModelNotFound(f"GGUF model file not found: {path}")
         requested = normalise_chat_format(chat_format)
+        load_path = path
+        if fast_copy_dir is not None:
+            load_path = fast_cpu_model(path, read_gguf_metadata(path), Path(fast_copy_dir).expanduser())
         threads = threads or default_threads()
+        decode_threads = decode_threads or default_decode_threads(load_path.stat().st_size, threads)
         try:
             self._llama = llama_cpp.Llama(
-                model_path=str(path),
+                model_path=str(load_path),
                 n_ctx=context_length,
                 n_batch=min(n_batch, context_length),
-                n_threads=threads,
+                n_threads=decode_threads,
                 n_threads_batch=threads,
                 seed=seed,
                 flash_attn=True,  # about 15% faster prompt evaluation on CPU; same setting as the server
@@ -111,7 +142,9 @@ class LlamaCppEngine:
         except (ValueError, RuntimeError) as exc:
             raise ModelNotFound(f"llama.cpp cannot load {path}: {exc}") from exc
         self.model_path = path
+        self.loaded_path = load_path  # ``path`` itself, or its faster Q8_0 copy
         self.threads = threads
+        self.decode_threads = decode_threads
         self.seed = seed
         self.metadata: dict[str, str] = dict(self._llama.metadata)
         template = self.metadata.get("tokenizer.chat_template")
@@ -129,8 +162,9 @@ class LlamaCppEngine:
         self.name = f"llamacpp:{path.name}"
         self._lock = threading.Lock()
         log.info(
-            "loaded %s (chat format %s, %d threads, context %d)", path, self.chat_format, threads, self.context_length
-        )
+            "loaded %s (chat format %s, %d threads, %d generating, context %d)",
+            load_path, self.chat_format, threads, decode_threads, self.context_length,
+        )  # fmt: skip
 
     # --- protocol ----------------------------------------------------------------------------------
 

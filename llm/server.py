@@ -15,7 +15,8 @@ from typing import Any, Sequence
 
 from llm.chat_format import LLAMA2, llama2_prompt_text, prepare_messages
 from llm.errors import ChatFormatError, EngineError
-from llm.llamacpp_engine import default_threads, gguf_chat_format
+from llm.gguf_copy import fast_cpu_model
+from llm.llamacpp_engine import default_decode_threads, default_threads, gguf_chat_format, read_gguf_metadata
 from llm.protocol import Message
 
 log = logging.getLogger(__name__)
@@ -64,20 +65,29 @@ def build_app(
     threads: int | None = None,
     chat_format: str = "auto",
     api_key: str | None = None,
+    decode_threads: int | None = None,
+    fast_copy_dir: str | Path | None = None,
 ) -> Any:
-    """The ASGI app llama-cpp-python builds for this model (loads the model)."""
+    """The ASGI app llama-cpp-python builds for this model (loads the model).
+
+    Threads and the Q8_0 copy are chosen as the in-process engine chooses them (:class:`LlamaCppEngine`).
+    """
     from llama_cpp.server.app import create_app
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 
     path = Path(model_path).expanduser()
     resolved = gguf_chat_format(path, chat_format)
     server_format = register_exact_llama2_format() if resolved == LLAMA2 else "chat_template.default"
+    load_path = path
+    if fast_copy_dir is not None:
+        load_path = fast_cpu_model(path, read_gguf_metadata(path), Path(fast_copy_dir).expanduser())
     threads = threads or default_threads()
+    decode_threads = decode_threads or default_decode_threads(load_path.stat().st_size, threads)
     model_settings = ModelSettings(
-        model=str(path),
+        model=str(load_path),
         model_alias=path.name,
         n_ctx=context_length,
-        n_threads=threads,
+        n_threads=decode_threads,
         n_threads_batch=threads,
         chat_format=server_format,
         logits_all=False,
@@ -85,7 +95,10 @@ def build_app(
         verbose=False,
     )
     server_settings = ServerSettings(host=host, port=port, api_key=api_key)
-    log.info("serving %s on http://%s:%d/v1 (chat format %s, %d threads)", path, host, port, resolved, threads)
+    log.info(
+        "serving %s on http://%s:%d/v1 (chat format %s, %d threads, %d generating)",
+        load_path, host, port, resolved, threads, decode_threads,
+    )  # fmt: skip
     app = create_app(server_settings=server_settings, model_settings=[model_settings])
     _evaluate_prompts_from_scratch()
     return app
@@ -115,27 +128,14 @@ def _evaluate_prompts_from_scratch() -> None:
     llama.generate = generate_from_scratch
 
 
-def serve(
-    model_path: str | Path,
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    context_length: int = 4096,
-    threads: int | None = None,
-    chat_format: str = "auto",
-    api_key: str | None = None,
-) -> None:
-    """Serve ``model_path`` at ``http://{host}:{port}/v1`` until interrupted (blocking)."""
+def serve(model_path: str | Path, host: str = "127.0.0.1", port: int = 8080, **options: Any) -> None:
+    """Serve ``model_path`` at ``http://{host}:{port}/v1`` until interrupted (blocking).
+
+    ``options`` are :func:`build_app`'s keyword arguments (context_length, threads, chat_format, ...).
+    """
     import uvicorn
 
-    app = build_app(
-        model_path,
-        host=host,
-        port=port,
-        context_length=context_length,
-        threads=threads,
-        chat_format=chat_format,
-        api_key=api_key,
-    )
+    app = build_app(model_path, host=host, port=port, **options)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -148,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--context-length", type=int, default=4096)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--decode-threads", type=int, default=None, help="threads generating tokens (default: auto)")
+    parser.add_argument("--fast-copy-dir", default=None, help="folder for a Q8_0 copy of Q4_1/Q5_x models")
     parser.add_argument("--chat-format", default="auto", help="auto, llama-2 or template")
     parser.add_argument("--api-key", default=None)
     args = parser.parse_args(argv)
@@ -161,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             threads=args.threads,
             chat_format=args.chat_format,
             api_key=args.api_key,
+            decode_threads=args.decode_threads,
+            fast_copy_dir=args.fast_copy_dir,
         )
     except (EngineError, ValueError) as exc:
         parser.exit(2, f"error: {exc}\n")

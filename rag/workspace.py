@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from rag.gate import Calibration, Gate
     from rag.rerank import RerankerChoice
     from llm.protocol import ChatEngine
+    from llm.config import EngineConfig
     from rag.answer import Answer, Answerer, AnswerStream
     from rag.conversation import Conversation
 
@@ -143,23 +144,9 @@ class Workspace:
     @cached_property
     def engine(self) -> "ChatEngine":
         """The chat engine the settings describe (loaded on first use; nothing is downloaded)."""
-        from llm.config import EngineConfig
         from llm.factory import open_engine
 
-        s = self.settings
-        return open_engine(
-            EngineConfig(
-                backend=s.llm_backend,
-                model=s.llm_model,
-                url=s.llm_url,
-                api_key=s.llm_api_key,
-                chat_format=s.llm_chat_format,
-                context_length=s.llm_context,
-                threads=s.threads or None,
-                timeout=s.llm_timeout,
-                seed=s.seed,
-            )
-        )
+        return open_engine(engine_config(self.settings))
 
     @cached_property
     def answerer(self) -> "Answerer":
@@ -200,3 +187,22 @@ class Workspace:
         self.__dict__.pop("gate", None)
         self.__dict__.pop("gate_calibration", None)
         self.__dict__.pop("answerer", None)  # the engine is kept: it may be shared, and holds no files
+
+
+def engine_config(settings: Settings) -> "EngineConfig":
+    """The chat engine the settings describe."""
+    from llm.config import EngineConfig
+
+    return EngineConfig(
+        backend=settings.llm_backend,
+        model=settings.llm_model,
+        url=settings.llm_url,
+        api_key=settings.llm_api_key,
+        chat_format=settings.llm_chat_format,
+        context_length=settings.llm_context,
+        threads=settings.threads or None,
+        decode_threads=settings.llm_decode_threads or None,
+        fast_copy_dir=settings.models_path if settings.llm_fast_copy else None,
+        timeout=settings.llm_timeout,
+        seed=settings.seed,
+    )

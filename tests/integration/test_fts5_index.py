@@ -343,3 +343,59 @@ def test_chunks_whose_lengths_round_alike_score_alike(index: Fts5Index):
     )
     (_, first_score), (_, second_score) = index.search("needle", 2)
     assert first_score == second_score  # 45 and 44 tokens are both 44 to Lucene
+
+
+# --- large collections: FTS5's own ranking as a proven-exact candidate pool ---------------------------
+
+
+@pytest.fixture(scope="module")
+def large_index(tmp_path_factory):
+    """3,000 chunks of Zipf-distributed words with varied lengths (and a few empty ones)."""
+    import random
+
+    rng = random.Random(7)
+    vocabulary = [f"w{i}x" for i in range(600)]
+    weights = [1.0 / (rank + 1) for rank in range(len(vocabulary))]
+    chunks = []
+    for i in range(3000):
+        words = rng.choices(vocabulary, weights, k=rng.randint(0, 5) and rng.randint(5, 400))
+        chunks.append(chunk(f"doc{i // 100:04d}", i % 100, " ".join(words) or "."))
+    with Fts5Index(tmp_path_factory.mktemp("large") / "keyword.sqlite3") as opened:
+        opened.add(chunks)
+        yield opened, vocabulary, rng
+
+
+def test_pruned_search_returns_exactly_what_reading_every_posting_returns(large_index, monkeypatch):
+    import rag.keyword.fts5 as fts5
+
+    index, vocabulary, rng = large_index
+    queries = [" ".join(rng.sample(vocabulary[: rng.choice([20, 100, 600])], rng.randint(1, 12))) for _ in range(60)]
+    pruned_calls: list[bool] = []
+    prune = fts5._search_pruned
+    monkeypatch.setattr(fts5, "_search_pruned", lambda *a: pruned_calls.append(True) or prune(*a))
+    monkeypatch.setattr(fts5, "PRUNE_ABOVE_POSTINGS", 0)
+    pruned = [index.search(q, 50) for q in queries]
+    monkeypatch.setattr(fts5, "PRUNE_ABOVE_POSTINGS", 10**12)
+    scanned = [index.search(q, 50) for q in queries]
+    assert len(pruned_calls) == len(queries)
+    assert [ids(r) for r in pruned] == [ids(r) for r in scanned]
+    assert all(a[1] == pytest.approx(b[1]) for p, s in zip(pruned, scanned) for a, b in zip(p, s))
+
+
+def test_pruned_search_proves_its_answer_for_most_queries_without_reading_every_posting(large_index, monkeypatch):
+    import rag.keyword.fts5 as fts5
+
+    index, vocabulary, rng = large_index
+    outcomes: list[bool] = []
+    prune = fts5._search_pruned
+
+    def recorded(*args):
+        result = prune(*args)
+        outcomes.append(result is not None)
+        return result
+
+    monkeypatch.setattr(fts5, "_search_pruned", recorded)
+    monkeypatch.setattr(fts5, "PRUNE_ABOVE_POSTINGS", 0)
+    for _ in range(30):
+        index.search(" ".join(rng.sample(vocabulary[:300], 4)), 10)
+    assert len(outcomes) == 30 and sum(outcomes) >= 20

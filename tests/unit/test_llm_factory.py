@@ -18,10 +18,37 @@ def test_config_defaults_are_the_embedded_engine():
     assert (config.backend, config.model, config.chat_format) == ("llamacpp", "auto", "auto")
 
 
-@pytest.mark.parametrize("overrides", [{"backend": "ollama"}, {"context_length": 0}, {"threads": 0}, {"timeout": 0}])
+@pytest.mark.parametrize(
+    "overrides", [{"backend": "ollama"}, {"context_length": 0}, {"threads": 0}, {"decode_threads": 0}, {"timeout": 0}]
+)
 def test_config_rejects_impossible_values(overrides):
     with pytest.raises(ValueError):
         EngineConfig(**overrides)
+
+
+def test_settings_map_to_the_engine_config(tmp_path: Path):
+    from rag.settings import load_settings
+    from rag.workspace import engine_config
+
+    config = engine_config(load_settings(home=tmp_path, threads=2, llm_decode_threads=2, llm_context=2048))
+    assert (config.threads, config.decode_threads, config.context_length) == (2, 2, 2048)
+    assert config.fast_copy_dir == tmp_path / "models"
+
+
+def test_defaults_leave_thread_choices_to_the_engine_and_fast_copy_can_be_turned_off(tmp_path: Path):
+    from rag.settings import load_settings
+    from rag.workspace import engine_config
+
+    config = engine_config(load_settings(home=tmp_path, llm_fast_copy=False))
+    assert (config.threads, config.decode_threads, config.fast_copy_dir) == (None, None, None)
+
+
+def test_small_models_generate_on_one_thread_large_ones_on_all():
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    from llm.llamacpp_engine import default_decode_threads
+
+    assert default_decode_threads(100 * 2**20, threads=2) == 1  # SmolLM2-135M, 98 MB
+    assert default_decode_threads(4 * 2**30, threads=2) == 2  # Llama-2-7B-chat Q4, about 4 GB
 
 
 def test_an_existing_gguf_path_is_used_as_given(tmp_path: Path):
