@@ -27,11 +27,18 @@ def _models_listed(url: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def server(smollm2_gguf, tmp_path_factory) -> ServerProcess:
+def home(tmp_path_factory) -> Path:
+    """RAG_HOME of the server: where it keeps the Q8_0 copy of SmolLM2 that both engines load."""
+    return tmp_path_factory.mktemp("llm-home")
+
+
+@pytest.fixture(scope="module")
+def server(smollm2_gguf, home, tmp_path_factory) -> ServerProcess:
     logs = tmp_path_factory.mktemp("llm-server")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update(
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        RAG_HOME=str(home),
         RAG_LLM_MODEL=str(smollm2_gguf),
         RAG_THREADS="1",
         RAG_LLM_CONTEXT=str(CONTEXT),
@@ -58,10 +65,11 @@ def engine(server) -> OpenAIEngine:
 
 
 @pytest.fixture(scope="module")
-def in_process(smollm2_gguf):
+def in_process(smollm2_gguf, home, server):
     from llm.llamacpp_engine import LlamaCppEngine
 
-    engine = LlamaCppEngine(smollm2_gguf, context_length=CONTEXT, threads=1)
+    # The same weights as the server (its Q8_0 copy, made when it started) and the same threads.
+    engine = LlamaCppEngine(smollm2_gguf, context_length=CONTEXT, threads=1, fast_copy_dir=home / "models")
     yield engine
     engine.close()
 
@@ -79,6 +87,11 @@ def test_chat_completion_streams_in_several_chunks(engine):
     chunks = list(engine.stream(QUESTION, GREEDY))
     assert len(chunks) > 1
     assert "".join(chunks).strip()
+
+
+@pytest.mark.server
+def test_the_server_loads_smollm2_from_a_q8_0_copy_in_its_home(server, home):
+    assert [p.suffixes[-2:] for p in (home / "models").iterdir()] == [[".Q8_0", ".gguf"]]
 
 
 @pytest.mark.server
