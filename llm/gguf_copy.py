@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from llm.errors import EngineError
+from llm.native_logs import quiet_native_logs
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +90,9 @@ def _requantize(source: Path, target: Path, ftype: int) -> None:
     params.ftype = ftype
     params.allow_requantize = True
     params.nthread = 0  # all cores
-    native_log = logging.getLogger("llama-cpp-python")  # llama.cpp's own log lines go through this logger's level
-    level = native_log.level
-    native_log.setLevel(logging.ERROR)
-    try:
+    with quiet_native_logs():
         status = llama_cpp.llama_model_quantize(
             str(source).encode("utf-8"), str(target).encode("utf-8"), ctypes.byref(params)
         )
-    finally:
-        native_log.setLevel(level)
     if status != 0 or not target.is_file():
         raise OSError(f"llama.cpp's quantizer failed with status {status}")

@@ -26,6 +26,7 @@ from llm.chat_format import (
 )
 from llm.errors import ChatFormatError, EngineError, ModelNotFound, PromptTooLong
 from llm.gguf_copy import fast_cpu_model
+from llm.native_logs import quiet_native_logs
 from llm.protocol import GenerationParams, Message
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,8 @@ def read_gguf_metadata(path: Path) -> dict[str, str]:
     if not path.is_file():
         raise ModelNotFound(f"GGUF model file not found: {path}")
     try:
-        vocab = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+        with quiet_native_logs():
+            vocab = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
     except (ValueError, RuntimeError) as exc:
         raise ModelNotFound(f"llama.cpp cannot read {path}: {exc}") from exc
     try:

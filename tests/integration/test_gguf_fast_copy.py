@@ -113,3 +113,16 @@ def test_an_unwritable_cache_is_a_clear_error(smollm2_gguf, tmp_path):
     blocker.write_text("a file where the folder should be")
     with pytest.raises(EngineError, match="cannot write a Q8_0 copy of SmolLM2.*models"):
         LlamaCppEngine(smollm2_gguf, context_length=256, fast_copy_dir=blocker)
+
+
+def test_reading_a_ggufs_metadata_prints_nothing(smollm2_gguf, capfd):
+    assert read_gguf_metadata(smollm2_gguf)["general.name"]
+    assert capfd.readouterr() == ("", "")
+
+
+def test_making_the_copy_prints_nothing(smollm2_gguf, tmp_path, capfd):
+    from llm.gguf_copy import fast_cpu_model
+
+    copy = fast_cpu_model(smollm2_gguf, read_gguf_metadata(smollm2_gguf), tmp_path)
+    assert copy.is_file()
+    assert capfd.readouterr() == ("", "")
