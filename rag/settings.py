@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     )
     llm_fast_copy: bool = Field(
         True,
-        description="Load Q4_1/Q5_0/Q5_1 GGUFs from a one-time Q8_0 copy in home/models (2x faster prompts on CPU).",
+        description="Load Q4_1/Q5_0/Q5_1 GGUFs up to 1 GiB from a one-time Q8_0 copy in home/models (2x faster prompts on CPU).",
     )
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0 is deterministic).")
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling.")

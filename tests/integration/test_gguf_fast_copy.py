@@ -126,3 +126,13 @@ def test_making_the_copy_prints_nothing(smollm2_gguf, tmp_path, capfd):
     copy = fast_cpu_model(smollm2_gguf, read_gguf_metadata(smollm2_gguf), tmp_path)
     assert copy.is_file()
     assert capfd.readouterr() == ("", "")
+
+
+def test_only_small_models_in_slow_formats_get_a_copy():
+    from llm.gguf_copy import FAST_COPY_MAX_BYTES, needs_fast_copy
+
+    q4_1 = {"general.file_type": str(llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_1)}
+    assert needs_fast_copy(q4_1, 98 * 2**20)  # SmolLM2-135M
+    assert not needs_fast_copy(q4_1, FAST_COPY_MAX_BYTES + 1)  # e.g. a 7B Q4_1: memory-bound, gigabytes
+    assert not needs_fast_copy({"general.file_type": str(llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0)}, 98 * 2**20)
+    assert not needs_fast_copy({}, 98 * 2**20)  # no file type recorded: loaded as it is
