@@ -71,6 +71,17 @@ def analyze(text: str) -> list[str]:
     return tokens
 
 
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+
+
 def contains_cjk(text: str) -> bool:
     """True when the text holds any CJK character (used to pick the answer language)."""
     return re.search(f"[{_CJK}]", text) is not None
+
+
+def cjk_share(text: str) -> float:
+    """The share of the text's letters and digits that are CJK characters (0 for text without any)."""
+    letters = [c for c in text if c.isalnum()]
+    if not letters:
+        return 0.0
+    return sum(1 for c in letters if _CJK_CHAR.match(c)) / len(letters)

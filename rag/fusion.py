@@ -68,3 +68,15 @@ def standardized_fusion(lists: Mapping[str, Ranked], weights: Mapping[str, float
         for item, z in z_scores(dict(ranked), items).items():
             fused[item] += weight * z
     return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def keyword_weight_for(base: float, *, bm25_blind: float = 0.0, dense_blind: float = 0.0) -> float:
+    """The keyword list's fusion weight for one query, moved towards the retriever that can read it.
+
+    ``bm25_blind``: the share of the query BM25 cannot match (CJK words no chunk contains, with a
+    multilingual embedder that can): the keyword weight shrinks by it. ``dense_blind``: the share of the
+    query an English-only embedder cannot read (CJK characters): the dense weight shrinks by it, and the
+    keyword weight grows accordingly.
+    """
+    weight = base * (1.0 - bm25_blind)
+    return weight + (1.0 - weight) * dense_blind

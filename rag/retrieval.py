@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
 import numpy as np
 
 from rag.catalog import Catalog
-from rag.fusion import reciprocal_rank_fusion, standardized_fusion
+from rag.fusion import keyword_weight_for, reciprocal_rank_fusion, standardized_fusion
 from rag.keyword.base import KeywordIndex
 from rag.types import Hit
 
@@ -102,6 +102,7 @@ class Candidates:
     query_vector: np.ndarray | None = field(default=None, repr=False, compare=False)
     looked_up: dict[str, float] = field(default_factory=dict, repr=False, compare=False)  # cosines beyond the dense list
     foreign_share: float = 0.0  # share of the query's weight on CJK words no chunk contains (BM25 is blind to them)
+    unreadable_share: float = 0.0  # share of the query's letters an English-only embedder cannot read (CJK)
 
 
 class Retriever:
@@ -144,8 +145,22 @@ class Retriever:
             started = time.perf_counter()
             dense = self.vectors.search(vector, self.config.candidates)
             timings["dense"] = time.perf_counter() - started
-            return Candidates(keyword, dense, vector, foreign_share=self._foreign_share(query) if mode == "hybrid" else 0.0)
+            if mode == "hybrid":
+                shares = {"foreign_share": self._foreign_share(query), "unreadable_share": self._unreadable_share(query)}
+                return Candidates(keyword, dense, vector, **shares)
+            return Candidates(keyword, dense, vector)
         return Candidates(keyword, dense)
+
+    def _unreadable_share(self, query: str) -> float:
+        """How much of a query an English-only embedding model cannot read: its CJK share of letters and
+        digits. Such a model turns a Chinese question into noise, so the fusion leans on BM25, which still
+        matches the question's Latin names and numbers and any Chinese words the documents contain (dev
+        questions, MiniLM: crosslingual hit@budget 0.25 -> 0.50)."""
+        from rag.analysis import cjk_share
+
+        if getattr(self.embedder, "multilingual", False):
+            return 0.0
+        return cjk_share(query)
 
     def _foreign_share(self, query: str) -> float:
         """How much of a query (by IDF) is CJK words that no chunk contains: a Chinese question over English
@@ -168,7 +183,9 @@ class Retriever:
             return list(candidates.keyword)
         if mode == "dense":
             return list(candidates.dense)
-        keyword_weight = self.config.keyword_weight * (1.0 - candidates.foreign_share)
+        keyword_weight = keyword_weight_for(
+            self.config.keyword_weight, bm25_blind=candidates.foreign_share, dense_blind=candidates.unreadable_share
+        )
         weights = {"keyword": keyword_weight, "dense": 1.0 - keyword_weight}
         if self.config.fusion == "weighted":
             lists = {"keyword": candidates.keyword, "dense": self.complete_dense(candidates)}

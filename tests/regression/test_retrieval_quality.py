@@ -112,9 +112,9 @@ def test_dev_hybrid_beats_keyword_only_and_dense_only(dev_runs):
         single = dev_runs[mode].summary["overall"]
         assert hybrid["hit@budget"] > single["hit@budget"], mode
     assert hybrid["mrr@10"] > dev_runs["dense"].summary["overall"]["mrr@10"]
-    # Against keyword-only, hybrid's MRR is a near tie on the 53 dev questions (0.592 vs 0.594 on a fresh ingest,
-    # 0.555 vs 0.546 on another): it must not fall measurably behind.
-    assert hybrid["mrr@10"] >= dev_runs["keyword"].summary["overall"]["mrr@10"] - 0.01
+    # Against keyword-only: 0.609 vs 0.594 since Chinese questions lean on BM25 when the embedder reads only
+    # English (before that a near tie, 0.592 vs 0.594).
+    assert hybrid["mrr@10"] > dev_runs["keyword"].summary["overall"]["mrr@10"]
 
 
 @pytest.mark.shared
@@ -138,9 +138,9 @@ FIXTURE = {
 }
 FIXTURE_BY_TYPE = {"paraphrase": 0.85, "keyword": 0.85, "numeric": 0.88, "multi": 0.80, "chinese": 0.80}  # all 1.00
 DEV = {
-    "hit@budget": 0.78,  # 0.804 (keyword only 0.761, dense only 0.587)
-    "mrr@10": 0.53,  # 0.555 (keyword only 0.546, dense only 0.323)
-    "ndcg@10": 0.58,  # 0.613
+    "hit@budget": 0.78,  # 0.804 (keyword only 0.739, dense only 0.652)
+    "mrr@10": 0.58,  # 0.609 (keyword only 0.594, dense only 0.343)
+    "ndcg@10": 0.63,  # 0.659
     "refused_unanswerable": 0.80,  # 0.857 (6 of 7)
     "refused_answerable": 0.07,  # 0.022 (1 of 46)
     "gate_auc": 0.93,  # 0.975

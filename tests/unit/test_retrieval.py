@@ -149,6 +149,32 @@ def test_a_chinese_question_over_english_text_leans_on_a_multilingual_dense_mode
     assert retriever.candidates("What does E17 mean?", "hybrid", {}).foreign_share == 0.0
 
 
+def test_a_chinese_question_leans_on_bm25_when_the_embedder_reads_only_english(stores: Stores):
+    retriever = _retriever(stores)
+    retriever.embedder.multilingual = False
+    chinese = retriever.candidates("E17 错误代码是什么意思？", "hybrid", {})
+    assert chinese.unreadable_share == pytest.approx(0.75)  # 9 of 12 letters and digits are CJK
+    assert retriever.candidates("What does E17 mean?", "hybrid", {}).unreadable_share == 0.0
+    retriever.embedder.multilingual = True  # a multilingual model reads it: no shift towards BM25
+    assert retriever.candidates("E17 错误代码是什么意思？", "hybrid", {}).unreadable_share == 0.0
+
+
+def test_the_keyword_weight_moves_towards_the_retriever_that_can_read_the_query():
+    from rag.fusion import keyword_weight_for
+
+    assert keyword_weight_for(0.7) == pytest.approx(0.7)
+    assert keyword_weight_for(0.7, bm25_blind=0.5) == pytest.approx(0.35)
+    assert keyword_weight_for(0.7, dense_blind=0.5) == pytest.approx(0.85)
+    assert keyword_weight_for(0.7, dense_blind=1.0) == pytest.approx(1.0)
+
+
+def test_cjk_share_counts_letters_and_digits_only():
+    from rag.analysis import cjk_share
+
+    assert cjk_share("LLaMA 训练") == pytest.approx(2 / 7)
+    assert cjk_share("What？！") == 0.0 and cjk_share("？！ ") == 0.0
+
+
 def test_multilingual_model_ids_are_recognised():
     from rag.embeddings import is_multilingual
 
