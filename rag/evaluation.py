@@ -161,19 +161,27 @@ class QuestionOutcome:
 
 def budget_text(passages: Iterable[str], words: int = BUDGET_WORDS) -> str:
     """The passages concatenated in order and cut at ``words`` words."""
-    return " ".join(" ".join(p) for p in budget_pieces(passages, words))
+    return "\n\n".join(budget_pieces(passages, words))
 
 
-def budget_pieces(passages: Iterable[str], words: int = BUDGET_WORDS) -> list[list[str]]:
-    """The words of each passage that fit in a ``words``-word budget, passage by passage, in order."""
-    pieces: list[list[str]] = []
+_WORD = re.compile(r"\S+")
+
+
+def budget_pieces(passages: Iterable[str], words: int = BUDGET_WORDS) -> list[str]:
+    """The part of each passage that fits in a ``words``-word budget, passage by passage, in order.
+
+    Each piece is a prefix of its passage, line breaks included: matching joins words hyphenated across a
+    line break, which needs the break.
+    """
+    pieces: list[str] = []
     left = words
     for passage in passages:
         if left <= 0:
             break
-        taken = passage.split()[:left]
-        pieces.append(taken)
-        left -= len(taken)
+        ends = [match.end() for match in _WORD.finditer(passage)]
+        taken = min(left, len(ends))
+        pieces.append(passage[: ends[taken - 1]] if taken else "")
+        left -= taken
     return pieces
 
 
@@ -215,8 +223,8 @@ def judge(
     outcome.ndcg10 = dcg / idcg if idcg else 0.0
     pieces = list(context) or [(c.file, c.text) for c in ranked]
     windows = [
-        normalize_for_match(" ".join(words))
-        for (file, _), words in zip(pieces, budget_pieces(t for _, t in pieces))
+        normalize_for_match(piece)
+        for (file, _), piece in zip(pieces, budget_pieces(t for _, t in pieces))
         if _same_file(question.doc, file)
     ]
     outcome.hit_budget = any(main in w for w in windows)

@@ -65,7 +65,13 @@ def test_evidence_within_the_word_budget_is_a_budget_hit():
 
 
 def test_budget_text_cuts_at_the_word_limit():
-    assert budget_text(["a b c", "d e f"], words=4) == "a b c d"
+    assert budget_text(["a b c", "d e f"], words=4) == "a b c\n\nd"
+
+
+def test_evidence_hyphenated_across_a_line_break_is_a_budget_hit():
+    outcome = judge(_question(evidence="logical microsegmentation"), [_chunk("uses logical micro-\nsegmentation")])
+    assert outcome.first_hit == 1
+    assert outcome.hit_budget
 
 
 def test_page_hit_needs_the_right_document_and_a_gold_page_in_the_top_five():
