@@ -101,6 +101,18 @@ def assemble(hits: Sequence[Hit]) -> list[Passage]:
     return passages
 
 
+def assemble_leading(hits: Sequence[Hit], words: int) -> list[Passage]:
+    """Passages from the best-ranked hits only: hits join in rank order until their passages hold ``words``
+    words. Assembling every hit instead lets a low-ranked chunk that touches a top passage ride along with
+    it, ahead of better hits: over 50 hits, merged neighbours ranked 10th-40th filled a 1,500-word context
+    before the 7th-ranked chunk was reached."""
+    taken = 0
+    for taken in range(1, len(hits) + 1):
+        if sum(p.words for p in assemble(hits[:taken])) >= words:
+            break
+    return assemble(hits[:taken])
+
+
 def within_budget(passages: Sequence[Passage], words: int) -> list[Passage]:
     """The leading passages that fit in ``words`` words (the first one always, cut if it alone is longer)."""
     kept: list[Passage] = []

@@ -358,7 +358,7 @@ class EvalRun:
 
 def run_eval(workspace: Any, questions: Sequence[Question], mode: str | None = None, depth: int = EVAL_DEPTH) -> EvalRun:
     """Ask every question of ``workspace`` (a ``rag.workspace.Workspace``) and judge the rankings."""
-    from rag.context import assemble
+    from rag.context import assemble_leading
     from rag.gate import features
 
     retriever = workspace.retriever
@@ -382,7 +382,7 @@ def run_eval(workspace: Any, questions: Sequence[Question], mode: str | None = N
             if note not in notes:
                 notes.append(note)
         ranked = [RankedChunk(h.file, tuple(h.chunk.pages), h.chunk.text) for h in result.hits]
-        context = [(p.file, p.text) for p in assemble(result.hits)]
+        context = [(p.file, p.text) for p in assemble_leading(result.hits, BUDGET_WORDS)]
         outcome = judge(question, ranked, context, relevant_count(question, chunks_of))
         outcome.refused = None if result.answerable is None else not result.answerable
         outcome.evidence_score = result.evidence_score

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from ingest.chunking import chunk_document, document_text
-from rag.context import assemble, within_budget
+from rag.context import assemble, assemble_leading, within_budget
 from rag.types import Hit, Page, ParsedDocument
 
 
@@ -89,3 +89,20 @@ def test_within_budget_keeps_whole_passages_until_the_word_limit():
     assert [p.chunk_ids for p in kept] == [p.chunk_ids for p in passages[:2]]
     first_cut = within_budget(passages, 5)
     assert len(first_cut) == 1 and first_cut[0].words == 5
+
+
+def test_leading_passages_stop_taking_hits_once_the_budget_is_reached():
+    chunks = _chunks(_document())
+    # rank 1 and 2 are far apart; rank 3 touches rank 1 and would ride along with it if every hit were merged
+    hits = _hits([chunks[0], chunks[4], chunks[1]])
+    budget = assemble(hits[:2])
+    leading = assemble_leading(hits, sum(p.words for p in budget))
+    assert [p.chunk_ids for p in leading] == [[chunks[0].chunk_id], [chunks[4].chunk_id]]
+    assert [p.chunk_ids for p in assemble(hits)][0] == [chunks[0].chunk_id, chunks[1].chunk_id]
+
+
+def test_leading_passages_take_every_hit_when_the_budget_allows():
+    chunks = _chunks(_document())
+    hits = _hits([chunks[0], chunks[4], chunks[1]])
+    assert [p.chunk_ids for p in assemble_leading(hits, 10_000)] == [p.chunk_ids for p in assemble(hits)]
+    assert assemble_leading([], 100) == []
