@@ -187,8 +187,9 @@ def main() -> None:
         fast_copy_dir=copies,
     )  # fmt: skip
     print(
-        f"in-process load {time.perf_counter() - started:.2f} s (with the Q8_0 copy, made once), "
-        f"weights {local.loaded_path.name}, chat format {local.chat_format}, "
+        f"in-process load {time.perf_counter() - started:.2f} s"
+        + (" (with making the Q8_0 copy, once)" if local.loaded_path != model else "")
+        + f", weights {local.loaded_path.name}, chat format {local.chat_format}, "
         f"{local.threads} threads reading prompts, {local.decode_threads} generating"
     )
     questions = [build_question(local, args.prompt_tokens, v) for v in range(args.runs + 1)]

@@ -72,6 +72,17 @@ def default_decode_threads(model_bytes: int, threads: int) -> int:
     return 1 if model_bytes < SMALL_MODEL_BYTES else threads
 
 
+def cpu_load_plan(
+    path: Path, threads: int | None, decode_threads: int | None, fast_copy_dir: str | Path | None
+) -> tuple[Path, int, int]:
+    """(the GGUF to load, threads reading prompts, threads generating): the same choice in-process and served."""
+    load_path = path
+    if fast_copy_dir is not None:
+        load_path = fast_cpu_model(path, read_gguf_metadata(path), Path(fast_copy_dir).expanduser())
+    threads = threads or default_threads()
+    return load_path, threads, decode_threads or default_decode_threads(load_path.stat().st_size, threads)
+
+
 def read_gguf_metadata(path: Path) -> dict[str, str]:
     """The GGUF's key-value metadata, read with its vocabulary only (no weights)."""
     llama_cpp = _require_llama_cpp()
@@ -125,11 +136,7 @@ class LlamaCppEngine:
         if not path.is_file():
             raise ModelNotFound(f"GGUF model file not found: {path}")
         requested = normalise_chat_format(chat_format)
-        load_path = path
-        if fast_copy_dir is not None:
-            load_path = fast_cpu_model(path, read_gguf_metadata(path), Path(fast_copy_dir).expanduser())
-        threads = threads or default_threads()
-        decode_threads = decode_threads or default_decode_threads(load_path.stat().st_size, threads)
+        load_path, threads, decode_threads = cpu_load_plan(path, threads, decode_threads, fast_copy_dir)
         try:
             self._llama = llama_cpp.Llama(
                 model_path=str(load_path),

@@ -15,8 +15,7 @@ from typing import Any, Sequence
 
 from llm.chat_format import LLAMA2, llama2_prompt_text, prepare_messages
 from llm.errors import ChatFormatError, EngineError
-from llm.gguf_copy import fast_cpu_model
-from llm.llamacpp_engine import default_decode_threads, default_threads, gguf_chat_format, read_gguf_metadata
+from llm.llamacpp_engine import cpu_load_plan, gguf_chat_format
 from llm.protocol import Message
 
 log = logging.getLogger(__name__)
@@ -78,11 +77,7 @@ def build_app(
     path = Path(model_path).expanduser()
     resolved = gguf_chat_format(path, chat_format)
     server_format = register_exact_llama2_format() if resolved == LLAMA2 else "chat_template.default"
-    load_path = path
-    if fast_copy_dir is not None:
-        load_path = fast_cpu_model(path, read_gguf_metadata(path), Path(fast_copy_dir).expanduser())
-    threads = threads or default_threads()
-    decode_threads = decode_threads or default_decode_threads(load_path.stat().st_size, threads)
+    load_path, threads, decode_threads = cpu_load_plan(path, threads, decode_threads, fast_copy_dir)
     model_settings = ModelSettings(
         model=str(load_path),
         model_alias=path.name,
