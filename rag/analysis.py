@@ -76,7 +76,7 @@ _CJK_CHAR = re.compile(f"[{_CJK}]")
 
 def contains_cjk(text: str) -> bool:
     """True when the text holds any CJK character (used to pick the answer language)."""
-    return re.search(f"[{_CJK}]", text) is not None
+    return _CJK_CHAR.search(text) is not None
 
 
 def cjk_share(text: str) -> float:
