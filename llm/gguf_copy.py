@@ -20,6 +20,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 from llm.errors import EngineError
 from llm.native_logs import quiet_native_logs
@@ -64,9 +65,16 @@ def fast_copy_path(path: Path, cache_dir: Path) -> Path:
     return cache_dir / f"{path.stem}.{source_key(path)}.Q8_0.gguf"
 
 
-def fast_cpu_model(path: Path, metadata: dict[str, str], cache_dir: Path) -> Path:
-    """The GGUF to load for ``path``: itself, or its Q8_0 copy under ``cache_dir`` (made on first use)."""
-    if not needs_fast_copy(metadata, path.stat().st_size):
+def fast_cpu_model(path: Path, cache_dir: Path, read_metadata: Callable[[Path], dict[str, str]]) -> Path:
+    """The GGUF to load for ``path``: itself, or its Q8_0 copy under ``cache_dir`` (made on first use).
+
+    ``read_metadata`` is only called for files small enough to get a copy: a large model's load pays nothing.
+    """
+    size = path.stat().st_size
+    if size > FAST_COPY_MAX_BYTES:
+        return path
+    metadata = read_metadata(path)
+    if not needs_fast_copy(metadata, size):
         return path
     target = fast_copy_path(path, cache_dir)
     if target.is_file():

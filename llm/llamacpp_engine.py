@@ -73,12 +73,18 @@ def default_decode_threads(model_bytes: int, threads: int) -> int:
 
 
 def cpu_load_plan(
-    path: Path, threads: int | None, decode_threads: int | None, fast_copy_dir: str | Path | None
+    path: Path,
+    threads: int | None,
+    decode_threads: int | None,
+    fast_copy_dir: str | Path | None,
+    metadata: dict[str, str] | None = None,
 ) -> tuple[Path, int, int]:
-    """(the GGUF to load, threads reading prompts, threads generating): the same choice in-process and served."""
+    """(the GGUF to load, threads reading prompts, threads generating): the same choice in-process and served.
+    ``metadata``: the GGUF's, when the caller has read it already."""
     load_path = path
     if fast_copy_dir is not None:
-        load_path = fast_cpu_model(path, read_gguf_metadata(path), Path(fast_copy_dir).expanduser())
+        read = read_gguf_metadata if metadata is None else (lambda _: metadata)
+        load_path = fast_cpu_model(path, Path(fast_copy_dir).expanduser(), read)
     threads = threads or default_threads()
     return load_path, threads, decode_threads or default_decode_threads(load_path.stat().st_size, threads)
 
@@ -104,11 +110,12 @@ def model_display_name(path: Path, metadata: dict[str, str]) -> str:
     return f"{path.name} {metadata.get('general.name', '')}".strip()
 
 
-def gguf_chat_format(model_path: str | Path, requested: str = "auto") -> str:
-    """Resolve the chat format of a GGUF without loading its weights (reads the vocabulary and metadata)."""
+def gguf_chat_format(model_path: str | Path, requested: str = "auto", metadata: dict[str, str] | None = None) -> str:
+    """Resolve the chat format of a GGUF without loading its weights (reads the vocabulary and metadata,
+    unless the caller passes the ``metadata`` it has read)."""
     requested = normalise_chat_format(requested)
     path = Path(model_path)
-    metadata = read_gguf_metadata(path)
+    metadata = read_gguf_metadata(path) if metadata is None else metadata
     has_template = "tokenizer.chat_template" in metadata
     resolved = resolve_chat_format(requested, model_display_name(path, metadata), has_template)
     if resolved == TEMPLATE and not has_template:

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from llm.chat_format import LLAMA2, llama2_prompt_text, prepare_messages
 from llm.errors import ChatFormatError, EngineError
-from llm.llamacpp_engine import cpu_load_plan, gguf_chat_format
+from llm.llamacpp_engine import cpu_load_plan, gguf_chat_format, read_gguf_metadata
 from llm.protocol import Message
 
 log = logging.getLogger(__name__)
@@ -75,9 +75,10 @@ def build_app(
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 
     path = Path(model_path).expanduser()
-    resolved = gguf_chat_format(path, chat_format)
+    metadata = read_gguf_metadata(path)
+    resolved = gguf_chat_format(path, chat_format, metadata)
     server_format = register_exact_llama2_format() if resolved == LLAMA2 else "chat_template.default"
-    load_path, threads, decode_threads = cpu_load_plan(path, threads, decode_threads, fast_copy_dir)
+    load_path, threads, decode_threads = cpu_load_plan(path, threads, decode_threads, fast_copy_dir, metadata)
     model_settings = ModelSettings(
         model=str(load_path),
         model_alias=path.name,

@@ -123,7 +123,7 @@ def test_reading_a_ggufs_metadata_prints_nothing(smollm2_gguf, capfd):
 def test_making_the_copy_prints_nothing(smollm2_gguf, tmp_path, capfd):
     from llm.gguf_copy import fast_cpu_model
 
-    copy = fast_cpu_model(smollm2_gguf, read_gguf_metadata(smollm2_gguf), tmp_path)
+    copy = fast_cpu_model(smollm2_gguf, tmp_path, read_gguf_metadata)
     assert copy.is_file()
     assert capfd.readouterr() == ("", "")
 
