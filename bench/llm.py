@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from llm.factory import resolve_model_path  # noqa: E402
-from llm.llamacpp_engine import LlamaCppEngine, default_threads  # noqa: E402
+from llm.cpu_threads import default_threads  # noqa: E402
+from llm.llamacpp_engine import LlamaCppEngine  # noqa: E402
 from llm.openai_engine import OpenAIEngine  # noqa: E402
 from llm.protocol import ChatEngine, GenerationParams, Message  # noqa: E402
 

@@ -23,8 +23,8 @@ class EngineConfig:
       ``llama-2``, ``template``, or (llamacpp) any llama-cpp-python chat format name.
     - ``context_length``: tokens of context (prompt + answer).
     - ``threads``: CPU threads (``None``: all cores for llamacpp, the library's default for transformers).
-    - ``decode_threads``: llamacpp threads generating token by token (``None``: one for models under 512 MiB,
-      else ``threads``; see :func:`llm.llamacpp_engine.default_decode_threads`).
+    - ``decode_threads``: llamacpp threads generating token by token (``None``: ``threads``; see
+      :mod:`llm.cpu_threads`).
     - ``fast_copy_dir``: llamacpp: a folder for Q8_0 copies of Q4_1/Q5_0/Q5_1 GGUFs up to 1 GiB, which
       llama.cpp reads about 2x faster on CPU (:mod:`llm.gguf_copy`); ``None`` loads every GGUF as it is.
     - ``timeout``: seconds a server request may take (openai).

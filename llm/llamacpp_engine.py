@@ -24,6 +24,7 @@ from llm.chat_format import (
     prepare_messages,
     resolve_chat_format,
 )
+from llm.cpu_threads import default_threads
 from llm.errors import ChatFormatError, EngineError, ModelNotFound, PromptTooLong
 from llm.gguf_copy import fast_cpu_model
 from llm.native_logs import quiet_native_logs
@@ -31,26 +32,7 @@ from llm.protocol import GenerationParams, Message
 
 log = logging.getLogger(__name__)
 
-SMALL_MODEL_BYTES = 512 * 1024 * 1024  # below this, tokens are generated on one thread
-
-
-def default_threads() -> int:
-    """All CPUs the process may use (llama-cpp-python's own default is half of them)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _require_llama_cpp() -> Any:
-    # llama.cpp's CPU threads are OpenMP threads. By default idle OpenMP threads spin; when other processes
-    # compete for the cores (a web app, an embedding job) that spinning starves the thread doing real work and
-    # generation became 10-200x slower in our measurements (2 busy processes: 0.3 tokens/s). Passive waiting
-    # makes every barrier wake a sleeping thread, which slows token-by-token generation on two threads (an idle
-    # machine: 35 instead of 80 tokens/s for SmolLM2), hence one generating thread for small models
-    # (:func:`default_decode_threads`: 50 tokens/s, and still 30 with two busy processes beside it).
-    # It must be set before the OpenMP runtime loads; an explicit setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import llama_cpp
     except ImportError as exc:  # pragma: no cover - llama-cpp-python is a dependency
@@ -61,32 +43,16 @@ def _require_llama_cpp() -> Any:
     return llama_cpp
 
 
-def default_decode_threads(model_bytes: int, threads: int) -> int:
-    """Threads for generating token by token: one for small models, ``threads`` for the rest.
-
-    Each generated token of a small model is a few milliseconds of work split at dozens of thread barriers;
-    with passive OpenMP waiting every barrier wakes a sleeping thread, which costs more than the second core
-    gives. SmolLM2-135M on 2 cores: 50 tokens/s with one thread, 35 with two (prompts are still read with all
-    threads, where the work per barrier is large).
-    """
-    return 1 if model_bytes < SMALL_MODEL_BYTES else threads
-
-
 def cpu_load_plan(
-    path: Path,
-    threads: int | None,
-    decode_threads: int | None,
-    fast_copy_dir: str | Path | None,
-    metadata: dict[str, str] | None = None,
-) -> tuple[Path, int, int]:
-    """(the GGUF to load, threads reading prompts, threads generating): the same choice in-process and served.
+    path: Path, threads: int | None, fast_copy_dir: str | Path | None, metadata: dict[str, str] | None = None
+) -> tuple[Path, int]:
+    """(the GGUF to load, threads reading prompts): the same choice in-process and served.
     ``metadata``: the GGUF's, when the caller has read it already."""
     load_path = path
     if fast_copy_dir is not None:
         read = read_gguf_metadata if metadata is None else (lambda _: metadata)
         load_path = fast_cpu_model(path, Path(fast_copy_dir).expanduser(), read)
-    threads = threads or default_threads()
-    return load_path, threads, decode_threads or default_decode_threads(load_path.stat().st_size, threads)
+    return load_path, threads or default_threads()
 
 
 def read_gguf_metadata(path: Path) -> dict[str, str]:
@@ -143,13 +109,13 @@ class LlamaCppEngine:
         if not path.is_file():
             raise ModelNotFound(f"GGUF model file not found: {path}")
         requested = normalise_chat_format(chat_format)
-        load_path, threads, decode_threads = cpu_load_plan(path, threads, decode_threads, fast_copy_dir)
+        load_path, threads = cpu_load_plan(path, threads, fast_copy_dir)
         try:
             self._llama = llama_cpp.Llama(
                 model_path=str(load_path),
                 n_ctx=context_length,
                 n_batch=min(n_batch, context_length),
-                n_threads=decode_threads,
+                n_threads=decode_threads or threads,  # one fixed count: see llm.cpu_threads
                 n_threads_batch=threads,
                 seed=seed,
                 flash_attn=True,  # about 15% faster prompt evaluation on CPU; same setting as the server
@@ -160,7 +126,7 @@ class LlamaCppEngine:
         self.model_path = path
         self.loaded_path = load_path  # ``path`` itself, or its faster Q8_0 copy
         self.threads = threads
-        self.decode_threads = decode_threads
+        self.decode_threads = decode_threads or threads
         self.seed = seed
         self.metadata: dict[str, str] = dict(self._llama.metadata)
         template = self.metadata.get("tokenizer.chat_template")
@@ -179,7 +145,7 @@ class LlamaCppEngine:
         self._lock = threading.Lock()
         log.info(
             "loaded %s (chat format %s, %d threads, %d generating, context %d)",
-            load_path, self.chat_format, threads, decode_threads, self.context_length,
+            load_path, self.chat_format, threads, self.decode_threads, self.context_length,
         )  # fmt: skip
 
     # --- protocol ----------------------------------------------------------------------------------

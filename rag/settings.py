@@ -116,7 +116,7 @@ class Settings(BaseSettings):
     llm_context: int = Field(4096, ge=256, description="Context window in tokens.")
     llm_timeout: float = Field(120.0, gt=0, description="Seconds before a server request times out.")
     llm_decode_threads: int = Field(
-        0, ge=0, description="llama.cpp threads generating tokens; 0: one for models under 512 MiB, else all."
+        0, ge=0, description="llama.cpp threads generating tokens; 0: all of them (1 suits an always-busy machine)."
     )
     llm_fast_copy: bool = Field(
         True,

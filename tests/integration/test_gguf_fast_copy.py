@@ -103,9 +103,24 @@ def test_a_fast_format_is_loaded_as_it_is(fast_engine, copies):
         q8.close()
 
 
-def test_small_models_generate_on_one_thread_and_read_prompts_on_all(fast_engine):
-    assert fast_engine.decode_threads == 1
-    assert fast_engine.threads >= 1
+def test_tokens_are_generated_and_prompts_read_on_every_thread_by_default(fast_engine):
+    import llama_cpp
+
+    from llm.cpu_threads import default_threads
+
+    context = fast_engine._llama.ctx
+    assert fast_engine.threads == fast_engine.decode_threads == default_threads()
+    assert llama_cpp.llama_n_threads(context) == llama_cpp.llama_n_threads_batch(context) == default_threads()
+
+
+def test_an_explicit_generating_thread_count_reaches_llama_cpp(fast_engine):
+    import llama_cpp
+
+    one = LlamaCppEngine(fast_engine.loaded_path, context_length=256, threads=2, decode_threads=1)
+    try:
+        assert (llama_cpp.llama_n_threads(one._llama.ctx), llama_cpp.llama_n_threads_batch(one._llama.ctx)) == (1, 2)
+    finally:
+        one.close()
 
 
 def test_an_unwritable_cache_is_a_clear_error(smollm2_gguf, tmp_path):

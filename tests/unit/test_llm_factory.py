@@ -43,14 +43,6 @@ def test_defaults_leave_thread_choices_to_the_engine_and_fast_copy_can_be_turned
     assert (config.threads, config.decode_threads, config.fast_copy_dir) == (None, None, None)
 
 
-def test_small_models_generate_on_one_thread_large_ones_on_all():
-    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
-    from llm.llamacpp_engine import default_decode_threads
-
-    assert default_decode_threads(100 * 2**20, threads=2) == 1  # SmolLM2-135M, 98 MB
-    assert default_decode_threads(4 * 2**30, threads=2) == 2  # Llama-2-7B-chat Q4, about 4 GB
-
-
 def test_an_existing_gguf_path_is_used_as_given(tmp_path: Path):
     model = tmp_path / "llama-2-7b-chat.Q4_0.gguf"
     model.write_bytes(b"GGUF")
