@@ -38,7 +38,7 @@ def test_the_setting_is_in_place_before_torch_loads_its_openmp_runtime():
     # torch ships a libgomp that llama.cpp then shares; libgomp reads its settings once, when it loads.
     probe = (
         "import sys, os\n"
-        "import app, llm\n"
+        "import rag\n"
         "assert 'torch' not in sys.modules and 'llama_cpp' not in sys.modules\n"
         "print(os.environ.get('GOMP_SPINCOUNT'))\n"
     )
