@@ -399,3 +399,24 @@ def test_pruned_search_proves_its_answer_for_most_queries_without_reading_every_
     for _ in range(30):
         index.search(" ".join(rng.sample(vocabulary[:300], 4)), 10)
     assert len(outcomes) == 30 and sum(outcomes) >= 20
+
+
+def test_a_pool_of_the_same_words_is_not_grown_when_the_left_out_words_alone_keep_it_unproven(
+    large_index, monkeypatch
+):
+    import rag.keyword.fts5 as fts5
+
+    index, vocabulary, rng = large_index
+    queries = [" ".join(rng.sample(vocabulary[15:60], 6) + rng.sample(vocabulary[300:], 1)) for _ in range(20)]
+    ranked: list[str] = []
+    index._conn.set_trace_callback(lambda sql: ranked.append(sql.rsplit("LIMIT", 1)[0]) if "ORDER BY rank" in sql else None)
+    monkeypatch.setattr(fts5, "PRUNE_ABOVE_POSTINGS", 0)
+    try:
+        asked_twice = 0
+        for query in queries:
+            ranked.clear()
+            index.search(query, 10)
+            asked_twice += len(ranked) != len(set(ranked))
+    finally:
+        index._conn.set_trace_callback(None)
+    assert asked_twice == 0
