@@ -37,6 +37,15 @@ def _workspace():  # noqa: ANN202 - imported lazily so `rag --help` stays fast
     return Workspace(_settings())
 
 
+def _will_generate() -> None:
+    """Commands that run llama.cpp say so before anything loads the OpenMP runtime (llm.cpu_threads)."""
+    import os
+
+    from llm.cpu_threads import configure_openmp
+
+    configure_openmp(os.environ)
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
     errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
@@ -255,6 +264,7 @@ def web(
     """Start the web chat (Streamlit) on web_host:web_port; open the printed URL in a browser."""
     import os
 
+    _will_generate()
     from app.web_helpers import upload_limit_mb
 
     try:
@@ -408,6 +418,7 @@ def ask(
     no_stream: bool = typer.Option(False, "--no-stream", help="Print the answer once it is complete."),
 ) -> None:
     """Answer a question from your documents, citing document and page, or say that they don't tell."""
+    _will_generate()
     try:
         stream = _workspace().ask(question)
         if as_json:
@@ -427,6 +438,7 @@ def chat() -> None:
     from llm.errors import EngineError
     from rag.conversation import Conversation
 
+    _will_generate()
     try:
         workspace = _workspace()
     except RagError as exc:
@@ -467,6 +479,7 @@ def serve_llm(
     port: Optional[int] = typer.Option(None, "--port", help="Port (default RAG_SERVE_PORT)."),
 ) -> None:
     """Serve the configured GGUF (RAG_LLM_MODEL) over an OpenAI-compatible API (llama-cpp-python's server)."""
+    _will_generate()
     from llm.errors import EngineError
     from llm.factory import resolve_model_path
 

@@ -12,6 +12,7 @@ Text from documents and from the model is always escaped before Streamlit render
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -21,10 +22,12 @@ import streamlit as st
 
 from app import web_helpers as h
 from app.page_images import PDFIUM_LOCK, PageImage, page_contains, render_page
+from llm.cpu_threads import configure_openmp
 from rag.errors import RagError
 from rag.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
+configure_openmp(os.environ)  # this process writes answers with llama.cpp: before torch loads OpenMP
 
 PAGE_WIDTH_PX = 900
 MODES = ("hybrid", "keyword", "dense")

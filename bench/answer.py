@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import sys
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ingest.discover import discover  # noqa: E402
+from llm.cpu_threads import configure_openmp  # noqa: E402
 from rag.answer import MODEL_REFUSED, NO_PASSAGES, NOT_IN_LANGUAGE, Answer  # noqa: E402
 from rag.evaluation import Question, load_questions  # noqa: E402
 from rag.settings import load_settings  # noqa: E402
@@ -155,6 +157,7 @@ def fmt(value: Any) -> str:
 
 
 def main() -> int:
+    configure_openmp(os.environ)  # as `rag ask` does, before the embedder loads torch's OpenMP runtime
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--questions", type=Path, default=SHARED / "eval" / "dev-questions.jsonl")
     parser.add_argument("--corpus", type=Path, default=SHARED / "corpus")

@@ -24,7 +24,7 @@ from llm.chat_format import (
     prepare_messages,
     resolve_chat_format,
 )
-from llm.cpu_threads import default_threads
+from llm.cpu_threads import configure_openmp, default_threads
 from llm.errors import ChatFormatError, EngineError, ModelNotFound, PromptTooLong
 from llm.gguf_copy import fast_cpu_model
 from llm.native_logs import quiet_native_logs
@@ -33,6 +33,7 @@ from llm.protocol import GenerationParams, Message
 log = logging.getLogger(__name__)
 
 def _require_llama_cpp() -> Any:
+    configure_openmp(os.environ)  # in time unless torch has loaded the (shared) OpenMP runtime already
     try:
         import llama_cpp
     except ImportError as exc:  # pragma: no cover - llama-cpp-python is a dependency
