@@ -1,5 +1,5 @@
-"""Fusion of ranked lists: reciprocal rank fusion, and weighted combinations of normalised scores (z-scores,
-the default, or min-max)."""
+"""Fusion of ranked lists: reciprocal rank fusion, and a weighted combination of standardised scores
+(z-scores over the union of the lists)."""
 
 from __future__ import annotations
 
@@ -17,27 +17,6 @@ def reciprocal_rank_fusion(
         weight = 1.0 if weights is None else weights.get(name, 1.0)
         for rank, (item, _score) in enumerate(ranked, start=1):
             fused[item] = fused.get(item, 0.0) + weight / (k + rank)
-    return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
-
-
-def min_max(ranked: Ranked) -> dict[str, float]:
-    """Scores scaled to [0, 1] within one list (all 1.0 when they are equal)."""
-    if not ranked:
-        return {}
-    scores = [s for _, s in ranked]
-    low, high = min(scores), max(scores)
-    if high == low:
-        return {item: 1.0 for item, _ in ranked}
-    return {item: (score - low) / (high - low) for item, score in ranked}
-
-
-def weighted_fusion(lists: Mapping[str, Ranked], weights: Mapping[str, float]) -> list[tuple[str, float]]:
-    """Weighted sum of min-max normalised scores; an id missing from a list gets 0 there."""
-    fused: dict[str, float] = {}
-    for name, ranked in lists.items():
-        weight = weights.get(name, 1.0)
-        for item, score in min_max(ranked).items():
-            fused[item] = fused.get(item, 0.0) + weight * score
     return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.fusion import min_max, reciprocal_rank_fusion, standardized_fusion, weighted_fusion, z_scores
+from rag.fusion import reciprocal_rank_fusion, standardized_fusion, z_scores
 
 KEYWORD = [("a", 12.0), ("b", 8.0), ("c", 1.0)]
 DENSE = [("c", 0.81), ("d", 0.80), ("a", 0.40)]
@@ -26,19 +26,6 @@ def test_rrf_weights_shift_the_order_towards_the_heavier_list():
     dense_heavy = [i for i, _ in reciprocal_rank_fusion({"k": KEYWORD, "d": DENSE}, k=10, weights={"k": 0.1, "d": 0.9})]
     assert keyword_heavy.index("b") < keyword_heavy.index("d")
     assert dense_heavy.index("d") < dense_heavy.index("b")
-
-
-def test_min_max_scales_a_list_to_the_unit_interval():
-    assert min_max(KEYWORD) == {"a": 1.0, "b": pytest.approx(7 / 11), "c": 0.0}
-    assert min_max([("x", 2.0), ("y", 2.0)]) == {"x": 1.0, "y": 1.0}
-    assert min_max([]) == {}
-
-
-def test_weighted_fusion_combines_normalised_scores():
-    fused = dict(weighted_fusion({"k": KEYWORD, "d": DENSE}, {"k": 0.5, "d": 0.5}))
-    assert fused["a"] == pytest.approx(0.5 * 1.0 + 0.5 * 0.0)
-    assert fused["c"] == pytest.approx(0.5 * 0.0 + 0.5 * 1.0)
-    assert fused["d"] == pytest.approx(0.5 * (0.80 - 0.40) / (0.81 - 0.40))
 
 
 def test_z_scores_standardise_over_the_given_items_with_missing_as_zero():
