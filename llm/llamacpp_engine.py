@@ -45,15 +45,21 @@ def _require_llama_cpp() -> Any:
 
 
 def cpu_load_plan(
-    path: Path, threads: int | None, fast_copy_dir: str | Path | None, metadata: dict[str, str] | None = None
-) -> tuple[Path, int]:
-    """(the GGUF to load, threads reading prompts): the same choice in-process and served.
+    path: Path,
+    threads: int | None,
+    decode_threads: int | None,
+    fast_copy_dir: str | Path | None,
+    metadata: dict[str, str] | None = None,
+) -> tuple[Path, int, int]:
+    """(the GGUF to load, threads reading prompts, threads generating): the same choice in-process and served.
+    Generation uses every prompt thread unless told otherwise: one fixed count, see :mod:`llm.cpu_threads`.
     ``metadata``: the GGUF's, when the caller has read it already."""
     load_path = path
     if fast_copy_dir is not None:
         read = read_gguf_metadata if metadata is None else (lambda _: metadata)
         load_path = fast_cpu_model(path, Path(fast_copy_dir).expanduser(), read)
-    return load_path, threads or default_threads()
+    threads = threads or default_threads()
+    return load_path, threads, decode_threads or threads
 
 
 def read_gguf_metadata(path: Path) -> dict[str, str]:
@@ -110,13 +116,13 @@ class LlamaCppEngine:
         if not path.is_file():
             raise ModelNotFound(f"GGUF model file not found: {path}")
         requested = normalise_chat_format(chat_format)
-        load_path, threads = cpu_load_plan(path, threads, fast_copy_dir)
+        load_path, threads, decode_threads = cpu_load_plan(path, threads, decode_threads, fast_copy_dir)
         try:
             self._llama = llama_cpp.Llama(
                 model_path=str(load_path),
                 n_ctx=context_length,
                 n_batch=min(n_batch, context_length),
-                n_threads=decode_threads or threads,  # one fixed count: see llm.cpu_threads
+                n_threads=decode_threads,
                 n_threads_batch=threads,
                 seed=seed,
                 flash_attn=True,  # about 15% faster prompt evaluation on CPU; same setting as the server
@@ -127,7 +133,7 @@ class LlamaCppEngine:
         self.model_path = path
         self.loaded_path = load_path  # ``path`` itself, or its faster Q8_0 copy
         self.threads = threads
-        self.decode_threads = decode_threads or threads
+        self.decode_threads = decode_threads
         self.seed = seed
         self.metadata: dict[str, str] = dict(self._llama.metadata)
         template = self.metadata.get("tokenizer.chat_template")

@@ -79,12 +79,12 @@ def build_app(
     metadata = read_gguf_metadata(path)
     resolved = gguf_chat_format(path, chat_format, metadata)
     server_format = register_exact_llama2_format() if resolved == LLAMA2 else "chat_template.default"
-    load_path, threads = cpu_load_plan(path, threads, fast_copy_dir, metadata)
+    load_path, threads, decode_threads = cpu_load_plan(path, threads, decode_threads, fast_copy_dir, metadata)
     model_settings = ModelSettings(
         model=str(load_path),
         model_alias=path.name,
         n_ctx=context_length,
-        n_threads=decode_threads or threads,
+        n_threads=decode_threads,
         n_threads_batch=threads,
         chat_format=server_format,
         logits_all=False,
@@ -94,7 +94,7 @@ def build_app(
     server_settings = ServerSettings(host=host, port=port, api_key=api_key)
     log.info(
         "serving %s on http://%s:%d/v1 (chat format %s, %d threads, %d generating)",
-        load_path, host, port, resolved, threads, decode_threads or threads,
+        load_path, host, port, resolved, threads, decode_threads,
     )  # fmt: skip
     app = create_app(server_settings=server_settings, model_settings=[model_settings])
     _prepare_served_model()
