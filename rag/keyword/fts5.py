@@ -214,7 +214,6 @@ def _search_pruned(conn: sqlite3.Connection, stats: _Stats, limit: int) -> list[
             if not left_out:
                 return best
             bound = beyond_pool = slack * (K1 + 1.0) * left_out
-            hopeless = terms
         else:
             delta = sum(stats.idf(t) - fts5_idf(stats.doc_freq[t], stats.rows) for t in terms)
             beyond_pool = slack * (K1 + 1.0) * (delta + left_out)  # the part of the bound no pool lowers
