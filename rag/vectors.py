@@ -103,14 +103,11 @@ class ChromaStore:
 
     # --- reading ----------------------------------------------------------------------------------
     def search(self, vector: np.ndarray, limit: int) -> list[tuple[str, float]]:
-        """(chunk_id, cosine similarity) best first."""
+        """(chunk_id, cosine similarity) best first (fewer than ``limit`` when the store holds fewer)."""
         try:
-            total = self._collection.count()
-            if total == 0:
-                return []
-            result = self._collection.query(
+            result = self._collection.query(  # no count() first: it costs 10 ms at 100,000 chunks
                 query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
-                n_results=min(limit, total),
+                n_results=limit,
                 include=["distances"],
             )
         except Exception as exc:

@@ -14,7 +14,8 @@ import pytest
 
 from rag.errors import BackendUnavailable
 from rag.keyword import KeywordIndex
-from rag.keyword.fts5 import Fts5Index, lucene_length
+from rag.analysis import analyze
+from rag.keyword.fts5 import Fts5Index, lucene_length, tf_tokens
 from rag.types import Chunk, chunk_id_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -345,12 +346,12 @@ def test_chunks_whose_lengths_round_alike_score_alike(index: Fts5Index):
     assert first_score == second_score  # 45 and 44 tokens are both 44 to Lucene
 
 
-# --- large collections: FTS5's own ranking as a proven-exact candidate pool ---------------------------
+# --- large collections: exact over every posting ---------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def large_index(tmp_path_factory):
-    """3,000 chunks of Zipf-distributed words with varied lengths (and a few empty ones)."""
+    """3,000 chunks of Zipf-distributed words with varied lengths (and a few empty ones), and their texts."""
     import random
 
     rng = random.Random(7)
@@ -362,61 +363,101 @@ def large_index(tmp_path_factory):
         chunks.append(chunk(f"doc{i // 100:04d}", i % 100, " ".join(words) or "."))
     with Fts5Index(tmp_path_factory.mktemp("large") / "keyword.sqlite3") as opened:
         opened.add(chunks)
-        yield opened, vocabulary, rng
+        yield opened, chunks, vocabulary, rng
 
 
-def test_pruned_search_returns_exactly_what_reading_every_posting_returns(large_index, monkeypatch):
-    import rag.keyword.fts5 as fts5
-
-    index, vocabulary, rng = large_index
-    queries = [" ".join(rng.sample(vocabulary[: rng.choice([20, 100, 600])], rng.randint(1, 12))) for _ in range(60)]
-    pruned_calls: list[bool] = []
-    prune = fts5._search_pruned
-    monkeypatch.setattr(fts5, "_search_pruned", lambda *a: pruned_calls.append(True) or prune(*a))
-    monkeypatch.setattr(fts5, "PRUNE_ABOVE_POSTINGS", 0)
-    pruned = [index.search(q, 50) for q in queries]
-    monkeypatch.setattr(fts5, "PRUNE_ABOVE_POSTINGS", 10**12)
-    scanned = [index.search(q, 50) for q in queries]
-    assert len(pruned_calls) == len(queries)
-    assert [ids(r) for r in pruned] == [ids(r) for r in scanned]
-    assert all(a[1] == pytest.approx(b[1]) for p, s in zip(pruned, scanned) for a, b in zip(p, s))
-
-
-def test_pruned_search_proves_its_answer_for_most_queries_without_reading_every_posting(large_index, monkeypatch):
-    import rag.keyword.fts5 as fts5
-
-    index, vocabulary, rng = large_index
-    outcomes: list[bool] = []
-    prune = fts5._search_pruned
-
-    def recorded(*args):
-        result = prune(*args)
-        outcomes.append(result is not None)
-        return result
-
-    monkeypatch.setattr(fts5, "_search_pruned", recorded)
-    monkeypatch.setattr(fts5, "PRUNE_ABOVE_POSTINGS", 0)
-    for _ in range(30):
-        index.search(" ".join(rng.sample(vocabulary[:300], 4)), 10)
-    assert len(outcomes) == 30 and sum(outcomes) >= 20
+def reference_search(chunks: list[Chunk], query: str, limit: int) -> list[tuple[str, float]]:
+    """Lucene's BM25 computed straight from the texts (words are their own tokens here), ties by position."""
+    texts = [c.text.split() if c.text != "." else [] for c in chunks]
+    doc_count = sum(1 for words in texts if words)
+    avgdl = sum(len(words) for words in texts) / doc_count
+    terms = list(dict.fromkeys(query.split()))
+    df = {t: sum(1 for words in texts if t in words) for t in terms}
+    scored = []
+    for position, (c, words) in enumerate(zip(chunks, texts)):
+        score = sum(
+            lucene_bm25(words.count(t), df[t], doc_count, lucene_length(len(words)), avgdl) for t in terms if t in words
+        )
+        if score:
+            scored.append((-score, position, c.chunk_id))
+    return [(chunk_id, -neg) for neg, _, chunk_id in sorted(scored)[:limit]]
 
 
-def test_a_pool_of_the_same_words_is_not_grown_when_the_left_out_words_alone_keep_it_unproven(
-    large_index, monkeypatch
+def test_search_over_a_large_collection_is_exactly_lucene_bm25(large_index):
+    index, chunks, vocabulary, rng = large_index
+    queries = [" ".join(rng.sample(vocabulary[: rng.choice([20, 100, 600])], rng.randint(1, 12))) for _ in range(40)]
+    for query in queries:
+        found, expected = index.search(query, 50), reference_search(chunks, query, 50)
+        assert ids(found) == ids(expected), query
+        assert [score for _, score in found] == pytest.approx([score for _, score in expected], rel=1e-12)
+
+
+def test_the_relevance_gate_statistics_count_chunks_per_term(large_index):
+    index, chunks, vocabulary, _ = large_index
+    doc_count, df = index.term_stats([vocabulary[0], vocabulary[599], "absent"])
+    assert doc_count == sum(1 for c in chunks if c.text != ".")
+    assert df == {
+        vocabulary[0]: sum(1 for c in chunks if vocabulary[0] in c.text.split()),
+        vocabulary[599]: sum(1 for c in chunks if vocabulary[599] in c.text.split()),
+        "absent": 0,
+    }
+
+
+# --- term-frequency tokens, the generation, the upgrade from schema 1 -------------------------------------
+
+
+def test_a_chunk_is_indexed_as_one_token_per_distinct_term_and_frequency():
+    assert tf_tokens(["model", "use", "model", "41.8", "model"]) == "model_3 use_1 41.8_1"
+
+
+def test_a_term_is_not_confused_with_a_longer_term_it_begins(index: Fts5Index):
+    index.add([chunk("d", 0, "llama llama"), chunk("d", 1, "llamas2 llama2 llama2 llama2")])
+    assert ids(index.search("llama", 5)) == [chunk_id_for("d", 0)]
+    assert index.term_stats(["llama"])[1] == {"llama": 1}
+
+
+def test_a_search_sees_what_another_connection_wrote_since_its_last_search(path: Path):
+    with Fts5Index(path) as reader, Fts5Index(path) as writer:
+        writer.add(CORPUS)
+        reader.search("attention", 5)  # the reader now keeps this generation's lengths
+        writer.add([chunk("doce", 0, "attention " + " ".join(f"filler{i}" for i in range(40)))])
+        with Fts5Index(path) as fresh:
+            assert reader.search("attention", 5) == fresh.search("attention", 5)
+        assert len(reader.search("attention", 5)) == 2
+
+
+SCHEMA_1 = (
+    """CREATE VIRTUAL TABLE chunk_fts USING fts5(chunk_id UNINDEXED, doc_id UNINDEXED, tokens,
+       tokenize = "ascii tokenchars '!""#$%&''()*+,-./:;<=>?@[\\]^_`{|}~'")""",
+    "CREATE TABLE chunk_meta (row INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE, doc_id TEXT NOT NULL, "
+    "length INTEGER NOT NULL)",
+    "CREATE INDEX chunk_meta_doc ON chunk_meta(doc_id)",
+    "CREATE VIRTUAL TABLE chunk_terms USING fts5vocab(chunk_fts, 'row')",
+    "CREATE VIRTUAL TABLE chunk_postings USING fts5vocab(chunk_fts, 'instance')",
+    "PRAGMA user_version = 1",
+)
+
+
+def test_an_index_written_by_schema_1_is_upgraded_on_opening_with_its_chunks_and_their_ranking(
+    tmp_path: Path, path: Path
 ):
-    import rag.keyword.fts5 as fts5
-
-    index, vocabulary, rng = large_index
-    queries = [" ".join(rng.sample(vocabulary[15:60], 6) + rng.sample(vocabulary[300:], 1)) for _ in range(20)]
-    ranked: list[str] = []
-    index._conn.set_trace_callback(lambda sql: ranked.append(sql.rsplit("LIMIT", 1)[0]) if "ORDER BY rank" in sql else None)
-    monkeypatch.setattr(fts5, "PRUNE_ABOVE_POSTINGS", 0)
-    try:
-        asked_twice = 0
-        for query in queries:
-            ranked.clear()
-            index.search(query, 10)
-            asked_twice += len(ranked) != len(set(ranked))
-    finally:
-        index._conn.set_trace_callback(None)
-    assert asked_twice == 0
+    with Fts5Index(tmp_path / "current.sqlite3") as current:
+        current.add(CORPUS)
+        expected = {q: current.search(q, 5) for q in ("attention trust", "41.8", "参数", "model training")}
+    with sqlite3.connect(path) as old:
+        for statement in SCHEMA_1:
+            old.execute(statement)
+        for c in CORPUS:
+            tokens = analyze(c.text)
+            row = old.execute(
+                "INSERT INTO chunk_fts (chunk_id, doc_id, tokens) VALUES (?, ?, ?)", (c.chunk_id, c.doc_id, " ".join(tokens))
+            ).lastrowid
+            old.execute("INSERT INTO chunk_meta VALUES (?, ?, ?, ?)", (row, c.chunk_id, c.doc_id, len(tokens)))
+    with Fts5Index(path) as upgraded:
+        assert {q: upgraded.search(q, 5) for q in expected} == expected
+        assert upgraded.count() == len(CORPUS)
+        upgraded.delete_document("doca")
+        assert upgraded.search("41.8", 5) == []
+    with sqlite3.connect(path) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "chunk_fts" not in tables and "chunk_postings" not in tables
