@@ -2,8 +2,9 @@
 
     python bench/llm.py [--model auto] [--threads N] [--prompt-tokens 1000] [--new-tokens 128] [--runs 3]
 
-Both paths get the same ~1,000-token grounded prompt (numbered passages + a question), evaluated from scratch
-on every run, greedy decoding. The HTTP path is ``python -m llm.server`` (llama-cpp-python's OpenAI-compatible
+Both paths get the same ~1,000-token grounded prompt (numbered passages + a question), greedy decoding. The
+passages differ from run to run; as in the product, only the prompt's system turn is kept from the previous
+run (``llm/prompt_prefix.py``; its size is printed), everything after it is read on every run. The HTTP path is ``python -m llm.server`` (llama-cpp-python's OpenAI-compatible
 server, the one ``rag serve-llm`` runs) on a free local port, streamed over SSE by ``OpenAIEngine``.
 
 Goals on a 2-core machine: in-process >= 50 tokens/s and first token <= 1 s; HTTP adds <= 10%.
@@ -195,7 +196,9 @@ def main() -> None:
     )
     questions = [build_question(local, args.prompt_tokens, v) for v in range(args.runs + 1)]
     prompt_tokens = round(statistics.mean(local.prompt_tokens(q) for q in questions))
-    print(f"prompt {prompt_tokens} tokens, up to {args.new_tokens} new tokens, {args.runs} runs (+1 warm-up), medians:")
+    kept = local._stable_start.length(local.prompt_ids(questions[0]))
+    print(f"prompt {prompt_tokens} tokens ({kept} of them the system turn, kept between runs), up to {args.new_tokens} "
+          f"new tokens, {args.runs} runs (+1 warm-up), medians:")
 
     measure(local, questions[-1], params, local)  # warm-up
     results = {

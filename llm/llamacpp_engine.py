@@ -28,6 +28,7 @@ from llm.cpu_threads import configure_openmp, default_threads
 from llm.errors import ChatFormatError, EngineError, ModelNotFound, PromptTooLong
 from llm.gguf_copy import fast_cpu_model
 from llm.native_logs import quiet_native_logs
+from llm.prompt_prefix import stable_start_for, start_from
 from llm.protocol import GenerationParams, Message
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,7 @@ class LlamaCppEngine:
                 eos_token=self._llama._model.token_get_text(eos) if eos != -1 else "",
                 bos_token=self._llama._model.token_get_text(bos) if bos != -1 else "",
             )
+        self._stable_start = stable_start_for(self._llama, llama2=self.chat_format == LLAMA2)
         self.name = f"llamacpp:{path.name}"
         self._lock = threading.Lock()
         log.info(
@@ -172,10 +174,9 @@ class LlamaCppEngine:
         max_tokens = self._room(len(ids), params.max_new_tokens)
         stop = list(dict.fromkeys([*params.stop, *stops]))
         with self._lock:
-            # Evaluate every prompt from scratch: reusing a cached prefix evaluates the rest in a different batch
-            # shape, which changes logits in the last bits and can flip a greedy choice. This keeps temperature 0
-            # deterministic whatever was asked before.
-            self._llama.reset()
+            # The prompt's stable start (its system turn) is kept from the last prompt or evaluated on its own,
+            # then the rest: the same batches whatever was asked before, so temperature 0 stays deterministic.
+            start_from(self._llama, ids, self._stable_start.length(ids))
             chunks = self._llama.create_completion(
                 prompt=ids,
                 max_tokens=max_tokens,

@@ -17,6 +17,7 @@ from typing import Any, Iterator, Sequence
 from llm.chat_format import LLAMA2, llama2_prompt_text, prepare_messages
 from llm.errors import ChatFormatError, EngineError
 from llm.llamacpp_engine import cpu_load_plan, gguf_chat_format, read_gguf_metadata
+from llm.prompt_prefix import StableStart, stable_start_for, start_from
 from llm.protocol import Message
 
 log = logging.getLogger(__name__)
@@ -97,17 +98,18 @@ def build_app(
         load_path, host, port, resolved, threads, decode_threads,
     )  # fmt: skip
     app = create_app(server_settings=server_settings, model_settings=[model_settings])
-    _prepare_served_model()
+    _prepare_served_model(llama2=resolved == LLAMA2)
     return app
 
 
-def _prepare_served_model() -> None:
+def _prepare_served_model(llama2: bool, stable_start: StableStart | None = None) -> None:
     """Make the served model generate as the in-process engine does.
 
-    - Every prompt is evaluated in full: llama-cpp-python reuses the cached prefix of the previous prompt; the
-      remainder is then evaluated in a different batch shape, which changes logits in their last bits and can
-      flip a greedy choice, so the same request could get a different answer at temperature 0. Resetting first
-      keeps answers deterministic and equal to the in-process engine's.
+    - A prompt's stable start (its system turn, :mod:`llm.prompt_prefix`) is kept from the last prompt or
+      evaluated on its own, then the rest: llama-cpp-python alone would reuse whatever prefix the previous
+      prompt shared, evaluate the remainder in a batch of another shape, and a greedy choice could flip. So
+      answers stay deterministic and equal to the in-process engine's. ``stable_start``: the rule, built from
+      the served model when not given; ``llama2``: prompts are in Llama 2's format.
     - One thread drives every step: the server moves the token iterator between thread-pool threads, each
       thread that drives llama.cpp has its own OpenMP thread team, and a team left for another falls asleep,
       so tokens paid wake-ups (SmolLM2 on 2 cores: 29-55 tokens/s from run to run before, 49-59 after).
@@ -120,12 +122,14 @@ def _prepare_served_model() -> None:
         log.warning("cannot reach the served model; answers may depend on the previous request's cache")
         return
     generate = llama.generate
+    rule = stable_start or stable_start_for(llama, llama2)
     stepper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama-generate")
 
-    def generate_from_scratch(tokens: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
+    def generate_from_stable_start(tokens: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
         def start() -> Iterator[Any]:
-            llama.reset()
-            return generate(tokens, *args, **kwargs)
+            ids = list(tokens)
+            start_from(llama, ids, rule.length(ids))
+            return generate(ids, *args, **kwargs)
 
         inner = stepper.submit(start).result()
         try:
@@ -138,7 +142,7 @@ def _prepare_served_model() -> None:
         finally:
             stepper.submit(inner.close).result()
 
-    llama.generate = generate_from_scratch
+    llama.generate = generate_from_stable_start
 
 
 def serve(model_path: str | Path, host: str = "127.0.0.1", port: int = 8080, **options: Any) -> None:

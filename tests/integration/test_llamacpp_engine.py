@@ -48,6 +48,30 @@ def test_temperature_zero_is_deterministic(engine):
     assert engine.generate(QUESTION, GREEDY) == engine.generate(QUESTION, GREEDY)
 
 
+OTHER_QUESTION = [QUESTION[0], Message("user", "What is the capital of France? Answer in one word.")]
+
+
+def test_an_answer_does_not_depend_on_the_question_asked_before_it(engine, smollm2_gguf):
+    fresh = LlamaCppEngine(smollm2_gguf, context_length=2048, threads=1)
+    try:
+        cold = fresh.generate(QUESTION, GREEDY)
+    finally:
+        fresh.close()
+    engine.generate(OTHER_QUESTION, GREEDY)  # same system turn: it is kept, only the rest is read
+    assert engine.generate(QUESTION, GREEDY) == cold
+
+
+def test_the_system_turn_is_read_once_for_questions_that_share_it(engine):
+    from llm.prompt_prefix import start_from
+
+    ids = engine.prompt_ids(QUESTION)
+    stable = engine._stable_start.length(ids)
+    im_end = engine._llama.tokenize(b"<|im_end|>", add_bos=False, special=True)
+    assert ids[stable - 1 : stable] == im_end and ids.count(im_end[0]) == 2  # the system turn's end
+    engine.generate(OTHER_QUESTION, GREEDY)
+    assert start_from(engine._llama, ids, stable)  # kept from the other question's prompt
+
+
 def test_stream_yields_the_same_text_as_generate(engine):
     chunks = list(engine.stream(QUESTION, GREEDY))
     assert len(chunks) > 1
