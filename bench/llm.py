@@ -4,8 +4,9 @@
 
 Both paths get the same ~1,000-token grounded prompt (numbered passages + a question), greedy decoding. The
 passages differ from run to run; as in the product, only the prompt's system turn is kept from the previous
-run (``llm/prompt_prefix.py``; its size is printed), everything after it is read on every run. The HTTP path is ``python -m llm.server`` (llama-cpp-python's OpenAI-compatible
-server, the one ``rag serve-llm`` runs) on a free local port, streamed over SSE by ``OpenAIEngine``.
+run (``llm/prompt_prefix.py``; its size is printed), everything after it is read on every run. The HTTP path
+is ``python -m llm.server`` (llama-cpp-python's OpenAI-compatible server, the one ``rag serve-llm`` runs) on a
+free local port, streamed over SSE by ``OpenAIEngine``.
 
 Goals on a 2-core machine: in-process >= 50 tokens/s and first token <= 1 s; HTTP adds <= 10%.
 Figures depend on what else runs on the machine: the load average is printed first.
@@ -196,7 +197,7 @@ def main() -> None:
     )
     questions = [build_question(local, args.prompt_tokens, v) for v in range(args.runs + 1)]
     prompt_tokens = round(statistics.mean(local.prompt_tokens(q) for q in questions))
-    kept = local._stable_start.length(local.prompt_ids(questions[0]))
+    kept = local.kept_prompt_tokens(questions[0])
     print(f"prompt {prompt_tokens} tokens ({kept} of them the system turn, kept between runs), up to {args.new_tokens} "
           f"new tokens, {args.runs} runs (+1 warm-up), medians:")
 

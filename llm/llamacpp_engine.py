@@ -202,6 +202,10 @@ class LlamaCppEngine:
         """The exact token ids the model is given for these messages."""
         return self._prompt(messages)[0]
 
+    def kept_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        """How many tokens at the start of this prompt (its system turn) are kept for the next prompt."""
+        return self._stable_start.length(self.prompt_ids(messages))
+
     def prompt_tokens(self, messages: Sequence[Message]) -> int:
         """How many tokens the formatted prompt of these messages takes."""
         return len(self.prompt_ids(messages))

@@ -10,7 +10,7 @@ start*: through its first end-of-turn token (ChatML's ``<|im_end|>`` after the s
 ``<|eot_id|>``), or, in the Llama 2 format, where the system prompt folded into the first turn ends
 (``\\n<</SYS>>\\n\\n``), whichever comes first. The start is evaluated on its own and kept; the next prompt
 that begins with the same tokens evaluates only the rest. Each part is always evaluated in the same batches,
-so a prompt gets the same logits whatever was asked before, and the system prompt of grounded answers (131 of
+so a prompt gets the same logits whatever was asked before, and the system prompt of grounded answers (111 of
 about 550 tokens on SmolLM2) is read once instead of for every question.
 """
 

@@ -152,7 +152,6 @@ class _Lengths:
     """The chunk lengths of one generation of the index, as BM25 needs them (indexed by FTS row)."""
 
     generation: int
-    chunks: int  # rows, empty chunks included
     doc_count: int  # chunks with tokens (Lucene's N)
     norm: np.ndarray  # k1 * (1 - b + b * dl / avgdl) per row, dl Lucene's rounded length
 
@@ -167,7 +166,7 @@ class _Lengths:
             distinct, inverse = np.unique(lengths, return_inverse=True)
             rounded = np.array([lucene_length(int(n)) for n in distinct], dtype=np.float64)[inverse]
             norm[rows] = K1 * (1.0 - B + B * rounded / avgdl)
-        return cls(generation, int(rows.size), doc_count, norm)
+        return cls(generation, doc_count, norm)
 
 
 def _top(scores: np.ndarray, limit: int) -> list[int]:

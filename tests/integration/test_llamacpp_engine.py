@@ -65,7 +65,7 @@ def test_the_system_turn_is_read_once_for_questions_that_share_it(engine):
     from llm.prompt_prefix import start_from
 
     ids = engine.prompt_ids(QUESTION)
-    stable = engine._stable_start.length(ids)
+    stable = engine.kept_prompt_tokens(QUESTION)
     im_end = engine._llama.tokenize(b"<|im_end|>", add_bos=False, special=True)
     assert ids[stable - 1 : stable] == im_end and ids.count(im_end[0]) == 2  # the system turn's end
     engine.generate(OTHER_QUESTION, GREEDY)
