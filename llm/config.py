@@ -27,6 +27,9 @@ class EngineConfig:
       :mod:`llm.cpu_threads`).
     - ``fast_copy_dir``: llamacpp: a folder for Q8_0 copies of Q4_1/Q5_0/Q5_1 GGUFs up to 1 GiB, which
       llama.cpp reads about 2x faster on CPU (:mod:`llm.gguf_copy`); ``None`` loads every GGUF as it is.
+    - ``state_dir``: llamacpp: a folder where the evaluated system turn of prompts is kept between processes
+      (:class:`llm.prompt_prefix.SavedStarts`), so a new process need not read it again; ``None``: kept in
+      memory only.
     - ``timeout``: seconds a server request may take (openai).
     - ``seed``: default sampling seed of the engine; each request's ``GenerationParams.seed`` wins.
     - ``url_setting``: how error messages name the setting that holds ``url``.
@@ -41,6 +44,7 @@ class EngineConfig:
     threads: int | None = None
     decode_threads: int | None = None
     fast_copy_dir: Path | None = None
+    state_dir: Path | None = None
     timeout: float = 120.0
     seed: int = 0
     url_setting: str = "llm_url (RAG_LLM_URL)"

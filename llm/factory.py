@@ -65,6 +65,7 @@ def open_engine(config: EngineConfig) -> ChatEngine:
             seed=config.seed,
             decode_threads=config.decode_threads,
             fast_copy_dir=config.fast_copy_dir,
+            state_dir=config.state_dir,
         )
     if config.backend == "openai":
         from llm.openai_engine import OpenAIEngine

@@ -28,7 +28,7 @@ from llm.cpu_threads import configure_openmp, default_threads
 from llm.errors import ChatFormatError, EngineError, ModelNotFound, PromptTooLong
 from llm.gguf_copy import fast_cpu_model
 from llm.native_logs import quiet_native_logs
-from llm.prompt_prefix import stable_start_for, start_from
+from llm.prompt_prefix import SavedStarts, stable_start_for, start_from
 from llm.protocol import GenerationParams, Message
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,7 @@ class LlamaCppEngine:
         n_batch: int = 512,
         decode_threads: int | None = None,
         fast_copy_dir: str | Path | None = None,
+        state_dir: str | Path | None = None,
     ) -> None:
         llama_cpp = _require_llama_cpp()
         path = Path(model_path).expanduser()
@@ -150,6 +151,14 @@ class LlamaCppEngine:
                 bos_token=self._llama._model.token_get_text(bos) if bos != -1 else "",
             )
         self._stable_start = stable_start_for(self._llama, llama2=self.chat_format == LLAMA2)
+        self._saved_starts = None
+        if state_dir is not None:
+            weights = load_path.stat()
+            identity = (
+                f"{load_path.resolve()} {weights.st_size} {weights.st_mtime_ns}; llama-cpp-python "
+                f"{llama_cpp.__version__}; threads {threads}; batch {self._llama.n_batch}; context {context_length}"
+            )
+            self._saved_starts = SavedStarts(Path(state_dir).expanduser(), identity)
         self.name = f"llamacpp:{path.name}"
         self._lock = threading.Lock()
         log.info(
@@ -176,7 +185,7 @@ class LlamaCppEngine:
         with self._lock:
             # The prompt's stable start (its system turn) is kept from the last prompt or evaluated on its own,
             # then the rest: the same batches whatever was asked before, so temperature 0 stays deterministic.
-            start_from(self._llama, ids, self._stable_start.length(ids))
+            start_from(self._llama, ids, self._stable_start.length(ids), self._saved_starts)
             chunks = self._llama.create_completion(
                 prompt=ids,
                 max_tokens=max_tokens,

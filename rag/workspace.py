@@ -203,6 +203,7 @@ def engine_config(settings: Settings) -> "EngineConfig":
         threads=settings.threads or None,
         decode_threads=settings.llm_decode_threads or None,
         fast_copy_dir=settings.models_path if settings.llm_fast_copy else None,
+        state_dir=settings.models_path / "prompt-starts",
         timeout=settings.llm_timeout,
         seed=settings.seed,
     )

@@ -146,3 +146,52 @@ def test_factory_opens_the_packaged_model_for_auto(smollm2_gguf):
 def test_missing_gguf_is_reported_with_the_setting(tmp_path):
     with pytest.raises(ModelNotFound, match="llm_model"):
         open_engine(EngineConfig(model=str(tmp_path / "nope.gguf")))
+
+
+# --- the system turn kept on disk between processes ----------------------------------------------------
+
+
+def test_a_new_engine_restores_the_saved_system_turn_and_answers_the_same(smollm2_gguf, tmp_path):
+    from llm.prompt_prefix import start_from
+
+    first = LlamaCppEngine(smollm2_gguf, context_length=2048, threads=1, state_dir=tmp_path)
+    try:
+        expected = first.generate(QUESTION, GREEDY)
+    finally:
+        first.close()
+    assert [p.suffix for p in tmp_path.iterdir()] == [".state"]  # written whole: no partial file left
+    second = LlamaCppEngine(smollm2_gguf, context_length=2048, threads=1, state_dir=tmp_path)
+    try:
+        ids = second.prompt_ids(QUESTION)
+        assert start_from(second._llama, ids, second.kept_prompt_tokens(QUESTION), second._saved_starts)
+        assert second.generate(QUESTION, GREEDY) == expected
+    finally:
+        second.close()
+
+
+def test_a_saved_system_turn_is_kept_apart_for_other_settings(smollm2_gguf, tmp_path):
+    engines = [LlamaCppEngine(smollm2_gguf, context_length=c, threads=1, state_dir=tmp_path) for c in (2048, 1024)]
+    try:
+        for engine in engines:
+            engine.generate(QUESTION, GenerationParams(max_new_tokens=2))
+    finally:
+        for engine in engines:
+            engine.close()
+    assert len(list(tmp_path.glob("*.state"))) == 2
+
+
+def test_an_unreadable_saved_system_turn_is_evaluated_again_and_replaced(smollm2_gguf, tmp_path):
+    engine = LlamaCppEngine(smollm2_gguf, context_length=2048, threads=1, state_dir=tmp_path)
+    try:
+        expected = engine.generate(QUESTION, GREEDY)
+        (saved,) = tmp_path.glob("*.state")
+        whole = saved.read_bytes()
+        saved.write_bytes(whole[:-1000])  # cut short, as by a full disk
+        fresh = LlamaCppEngine(smollm2_gguf, context_length=2048, threads=1, state_dir=tmp_path)
+        try:
+            assert fresh.generate(QUESTION, GREEDY) == expected
+        finally:
+            fresh.close()
+        assert saved.read_bytes() == whole
+    finally:
+        engine.close()
