@@ -80,16 +80,19 @@ def stable_start_for(llama: Any, llama2: bool) -> StableStart:
 
 
 _MAGIC = b"groundrag stable start 1\n"
+KEEP_SAVED_STARTS = 8  # files kept per folder: the most recently used (a system prompt per language and model)
 
 
 @dataclass(frozen=True)
 class SavedStarts:
     """Evaluated stable starts kept in ``folder``, one file per start, named by a hash of ``identity`` (the
     model file and every setting that shapes the numbers: threads, batch size, context, llama.cpp's version)
-    and the start's token ids. A file that is missing, unreadable or for other tokens is simply not used."""
+    and the start's token ids. A file that is missing, unreadable or for other tokens is simply not used; the
+    ``keep`` most recently used files are kept, older ones removed when a new one is saved."""
 
     folder: Path
     identity: str
+    keep: int = KEEP_SAVED_STARTS
 
     def path(self, ids: Sequence[int]) -> Path:
         digest = hashlib.sha256(self.identity.encode("utf-8") + struct.pack(f"<{len(ids)}i", *ids)).hexdigest()
@@ -117,6 +120,10 @@ class SavedStarts:
             return False
         llama.input_ids[: len(ids)] = ids
         llama.n_tokens = len(ids)
+        try:
+            os.utime(self.path(ids))  # recently used: kept when older files are removed
+        except OSError:
+            pass
         return True
 
     def store(self, llama: Any, ids: Sequence[int]) -> None:
@@ -140,6 +147,17 @@ class SavedStarts:
             if partial is not None:
                 partial.unlink(missing_ok=True)
             log.warning("could not save the prompt start in %s: %s", self.folder, exc)
+            return
+        self._remove_least_recent()
+
+    def _remove_least_recent(self) -> None:
+        """Keep the ``keep`` most recently used files (starts of other models or settings age out)."""
+        try:
+            files = sorted(self.folder.glob("*.state"), key=lambda f: f.stat().st_mtime_ns, reverse=True)
+            for old in files[self.keep :]:
+                old.unlink(missing_ok=True)
+        except OSError as exc:  # another process removed one first, or the folder is read-only
+            log.debug("could not prune %s: %s", self.folder, exc)
 
 
 def start_from(llama: Any, ids: Sequence[int], stable: int, saved: SavedStarts | None = None) -> bool:

@@ -195,3 +195,25 @@ def test_an_unreadable_saved_system_turn_is_evaluated_again_and_replaced(smollm2
         assert saved.read_bytes() == whole
     finally:
         engine.close()
+
+
+def test_only_the_most_recently_used_saved_system_turns_are_kept(smollm2_gguf, tmp_path):
+    import os
+
+    from llm.prompt_prefix import SavedStarts
+
+    engine = LlamaCppEngine(smollm2_gguf, context_length=2048, threads=1)
+    saved = SavedStarts(tmp_path, "test", keep=2)
+    paths = []
+    try:
+        for age, system in enumerate(["First system.", "Second system.", "Third system."]):
+            messages = [Message("system", system), Message("user", "Hi")]
+            start = engine.prompt_ids(messages)[: engine.kept_prompt_tokens(messages)]
+            engine._llama.reset()
+            engine._llama.eval(start)
+            saved.store(engine._llama, start)
+            paths.append(saved.path(start))
+            os.utime(paths[-1], ns=(age * 10**9, age * 10**9))  # saved one after another, oldest first
+    finally:
+        engine.close()
+    assert set(tmp_path.glob("*.state")) == {paths[1], paths[2]}
