@@ -80,6 +80,12 @@ def stable_start_for(llama: Any, llama2: bool) -> StableStart:
 
 
 _MAGIC = b"groundrag stable start 1\n"
+
+
+def _header(ids: Sequence[int]) -> bytes:
+    """What a saved start's file begins with: a mark, then its token ids (checked again when it is read)."""
+    return _MAGIC + struct.pack(f"<I{len(ids)}i", len(ids), *ids)
+
 KEEP_SAVED_STARTS = 8  # files kept per folder: the most recently used (a system prompt per language and model)
 
 
@@ -95,33 +101,31 @@ class SavedStarts:
     keep: int = KEEP_SAVED_STARTS
 
     def path(self, ids: Sequence[int]) -> Path:
-        digest = hashlib.sha256(self.identity.encode("utf-8") + struct.pack(f"<{len(ids)}i", *ids)).hexdigest()
+        digest = hashlib.sha256(self.identity.encode("utf-8") + _header(ids)).hexdigest()
         return self.folder / f"{digest[:32]}.state"
 
     def restore(self, llama: Any, ids: Sequence[int]) -> bool:
         """Put the saved state of ``ids`` into llama's (cleared) cache; False when there is none to use."""
         import llama_cpp
 
+        path, header = self.path(ids), _header(ids)
         try:
-            data = self.path(ids).read_bytes()
+            data = path.read_bytes()
         except OSError:
             return False
-        header = len(_MAGIC) + 4 + 4 * len(ids)
-        if len(data) <= header or not data.startswith(_MAGIC):
+        if len(data) <= len(header) or not data.startswith(header):
             return False
-        (count,) = struct.unpack_from("<I", data, len(_MAGIC))
-        if count != len(ids) or list(struct.unpack_from(f"<{count}i", data, len(_MAGIC) + 4)) != list(ids):
-            return False
-        state = (ctypes.c_uint8 * (len(data) - header)).from_buffer_copy(data, header)
-        llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(llama.ctx), -1, -1, -1)
+        state = (ctypes.c_uint8 * (len(data) - len(header))).from_buffer_copy(data, len(header))
+        memory = llama_cpp.llama_get_memory(llama.ctx)
+        llama_cpp.llama_memory_seq_rm(memory, -1, -1, -1)
         if llama_cpp.llama_state_seq_set_data(llama.ctx, state, len(state), 0) != len(state):
-            llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(llama.ctx), -1, -1, -1)
-            log.warning("could not restore the saved prompt start %s; evaluating it", self.path(ids).name)
+            llama_cpp.llama_memory_seq_rm(memory, -1, -1, -1)
+            log.warning("could not restore the saved prompt start %s; evaluating it", path.name)
             return False
         llama.input_ids[: len(ids)] = ids
         llama.n_tokens = len(ids)
         try:
-            os.utime(self.path(ids))  # recently used: kept when older files are removed
+            os.utime(path)  # recently used: kept when older files are removed
         except OSError:
             pass
         return True
@@ -140,7 +144,7 @@ class SavedStarts:
             self.folder.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=self.folder, suffix=".partial", delete=False) as out:
                 partial = Path(out.name)
-                out.write(_MAGIC + struct.pack(f"<I{len(ids)}i", len(ids), *ids))
+                out.write(_header(ids))
                 out.write(memoryview(state)[:written])
             os.replace(partial, self.path(ids))
         except OSError as exc:

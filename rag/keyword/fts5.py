@@ -142,8 +142,8 @@ def _batches(items: Sequence[str], size: int = _BATCH) -> Iterator[Sequence[str]
         yield items[start : start + size]
 
 
-def _rowids(text: str | None) -> np.ndarray:
-    """Rows from a ``group_concat(rowid)`` (NULL when nothing matched)."""
+def _integers(text: str | None) -> np.ndarray:
+    """The integers of a ``group_concat`` (rows, lengths; NULL when nothing matched)."""
     return np.fromstring(text, dtype=np.int64, sep=",") if text else np.empty(0, dtype=np.int64)
 
 
@@ -158,7 +158,7 @@ class _Lengths:
     @classmethod
     def read(cls, conn: sqlite3.Connection, generation: int) -> "_Lengths":
         row_text, length_text = conn.execute("SELECT group_concat(row), group_concat(length) FROM chunk_meta").fetchone()
-        rows, lengths = _rowids(row_text), _rowids(length_text)
+        rows, lengths = _integers(row_text), _integers(length_text)
         doc_count = int(np.count_nonzero(lengths))
         norm = np.zeros(int(rows.max()) + 1 if rows.size else 0, dtype=np.float64)
         if doc_count:
@@ -332,7 +332,7 @@ class Fts5Index:
                     (matched,) = conn.execute(
                         "SELECT group_concat(rowid) FROM chunk_tf WHERE chunk_tf MATCH ?", ('"' + token + '"',)
                     ).fetchone()
-                    rows = _rowids(matched)
+                    rows = _integers(matched)
                     scores[rows] += idf * tf * (K1 + 1.0) / (tf + lengths.norm[rows])
             best = _top(scores, limit)
             if not best:
