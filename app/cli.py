@@ -392,6 +392,9 @@ def _show_answer(stream, stream_text: bool) -> None:  # noqa: ANN001 - rag.answe
         _plain(answer.answer)
     elif answer.refused and streamed.strip() != answer.answer:
         _plain(answer.answer)
+    elif answer.quoted:
+        _plain("The model's answer above is not supported by your documents; instead:", style="yellow")
+        _plain(answer.answer)
     elif streamed.strip() != answer.answer:
         _plain(f"(citations checked) {answer.answer}", style="dim")
     if answer.refused:
@@ -405,8 +408,9 @@ def _show_answer(stream, stream_text: bool) -> None:  # noqa: ANN001 - rag.answe
             _plain(f"      \u201c{c.snippet}\u201d", style="dim")
     else:
         _plain("Sources: none of the passages supports this answer", style="yellow")
-    if answer.grounding.unsupported_sentences:
-        _plain("Not supported by your documents:", style="yellow")
+    if answer.grounding.unsupported_sentences and not (answer.quoted and stream_text):  # streamed: shown above
+        _plain("The model's answer, not supported by your documents:" if answer.quoted
+               else "Not supported by your documents:", style="yellow")
         for sentence in answer.grounding.unsupported_sentences:
             _plain(f"  - {sentence}", style="yellow")
 

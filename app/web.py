@@ -290,10 +290,12 @@ def _render_answer(workspace, answer, key: str) -> None:  # noqa: ANN001 - rag.a
     st.markdown(h.escape_markdown(answer.answer))
     unsupported = h.unsupported_sentences(answer.grounding)
     if unsupported:
-        st.caption(
-            ":material/warning: "
-            + h.escape_markdown("Not supported by the sources: " + " · ".join(f"“{s}”" for s in unsupported))
+        label = (
+            "The model's answer, not supported by the sources, is not shown: "
+            if getattr(answer, "quoted", False)
+            else "Not supported by the sources: "
         )
+        st.caption(":material/warning: " + h.escape_markdown(label + " · ".join(f"“{s}”" for s in unsupported)))
     timing = h.describe_timings(answer.timings)
     if timing:
         st.caption(h.escape_markdown(timing))

@@ -9,7 +9,8 @@ environment as usual (RAG_LLM_MODEL, RAG_MIN_SUPPORT, ...), so the same script m
 
 Prints:
 - cited gold page: among answered answerable questions, the share whose citations include a gold page of
-  the gold document (goal >= 0.8), and the share citing the gold document at all;
+  the gold document (goal >= 0.8), and the share citing the gold document at all; how many answers quote
+  the passages because no sentence of the model's reply was supported (``quote_unsupported``);
 - refusal rates as in ``rag eval``: unanswerable questions refused, answerable questions wrongly refused,
   and what refused them (gate before the model, the model itself, grounding, language);
 - latency per stage, p50 and p90, in seconds: retrieve, rerank, first token, total, for questions the model
@@ -88,6 +89,7 @@ def judge(question: Question, answer: Answer, cpu: float) -> dict[str, Any]:
         "model_called": answer.model_called,
         "cited_doc": cited_doc,
         "cited_gold_page": cited_page,
+        "quoted": answer.quoted,
         "citations": [{"file": c.file, "pages": c.pages} for c in answer.citations],
         "supported": answer.grounding.supported,
         "unsupported": len(answer.grounding.unsupported_sentences),
@@ -105,7 +107,7 @@ def at_threshold(row: dict[str, Any], min_support: float) -> dict[str, Any]:
     if row["refused"] or min_support <= 0 or row["supported"] >= min_support:
         return row
     return {**row, "refused": True, "refused_by": "grounding", "cited_doc": False, "cited_gold_page": False,
-            "citations": []}
+            "quoted": False, "citations": []}
 
 
 def share(rows: list[dict[str, Any]], key: str) -> float | None:
@@ -137,6 +139,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "cited_gold_page": share(answered, "cited_gold_page"),
         "cited_gold_doc": share(answered, "cited_doc"),
         "answered_without_citation": sum(1 for r in answered if not r["citations"]),
+        "answered_with_quote": sum(1 for r in answered if r["quoted"]),
         "refused_unanswerable": share(unanswerable, "refused"),
         "refused_answerable": share(answerable, "refused"),
         "refused_by": dict(sorted(sources.items())),
@@ -214,6 +217,7 @@ def main() -> int:
         print(f"cited gold page (answered answerable): {fmt(summary['cited_gold_page'])}   goal >= 0.8")
         print(f"cited gold document:                   {fmt(summary['cited_gold_doc'])}")
         print(f"answered without any citation:         {summary['answered_without_citation']}")
+        print(f"answered with a quote instead:         {summary['answered_with_quote']}")
         print(f"refused unanswerable:                  {fmt(summary['refused_unanswerable'])}")
         print(f"refused answerable (wrongly):          {fmt(summary['refused_answerable'])}")
         print(f"refused by:                            {summary['refused_by']}")

@@ -6,12 +6,14 @@
 - Otherwise the model reads the numbered passages (:mod:`rag.prompting`) and its answer streams out. Then
   its [n] markers are checked and uncited sentences attributed (:mod:`rag.citations`), every sentence gets a
   support score (:mod:`rag.grounding`), and ``min_support`` can turn a badly supported answer into a refusal.
+  When no sentence of the reply is supported, the answer quotes the passage that supports the question best
+  instead (:mod:`rag.evidence`; ``quote_unsupported``), and ``reason`` says so.
   A model reply that is itself a refusal, or that is not in the language of a Chinese question, becomes the
   fixed refusal too.
 
 :meth:`Answerer.ask` returns an :class:`AnswerStream`: iterate it for the text as it streams; once it is
 exhausted, ``stream.answer`` is the final :class:`Answer`. The final ``answer.answer`` can differ from the
-streamed text: citation markers are corrected, and a late refusal replaces the whole text.
+streamed text: citation markers are corrected, and a late refusal or a quote replaces the whole text.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from rag.citations import attribute, rewrite_markers, snippet, split_sentences
 from rag.context import Passage, assemble, within_budget
 from rag.conversation import Conversation, RewriteMode, Turn, looks_like_follow_up, rewrite_query
 from rag.errors import InvalidQuestion
+from rag.evidence import closest_evidence, quoted_answer
 from rag.grounding import Grounding, PassageEmbedder, SupportConfig, assess, content_tokens, support_table
 from rag.prompting import grounded_prompt
 from rag.refusal import is_refusal, question_language, refusal_sentence
@@ -45,6 +48,8 @@ NO_PASSAGES = "no passage of your documents matches the question"
 MODEL_REFUSED = "the model found no answer in the passages"
 EMPTY_ANSWER = "the model returned no answer"
 NOT_IN_LANGUAGE = "the model did not answer in the language of the question"
+# Why an answer is a quote of the passages rather than the model's text (``reason`` of an answer not refused).
+QUOTED = "no sentence of the model's answer is supported by the passages: the passage closest to the question is quoted instead"
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class AnswerConfig:
     seed: int = 0
     gate: bool = True
     min_support: float = 0.0
+    quote_unsupported: bool = True
     history_turns: int = 6
     context_words: int = 350
     rewrite: RewriteMode = "auto"
@@ -71,6 +77,7 @@ class AnswerConfig:
             seed=settings.seed,
             gate=settings.gate,
             min_support=settings.min_support,
+            quote_unsupported=settings.quote_unsupported,
             history_turns=settings.history_turns,
             context_words=settings.answer_context_words,
         )
@@ -111,6 +118,7 @@ class Answer:
     query: str = ""  # the standalone query retrieval used
     language: str = "en"
     model_called: bool = False
+    quoted: bool = False  # the answer quotes the passages instead of the model's unsupported reply
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -333,6 +341,8 @@ class Answerer:
                 f"(min_support is {min_support:.0%})"
             )
             return
+        if self.config.quote_unsupported and self._quote(answer, passages, hits):
+            return
         attribution = attribute(sentences, table, support)
         answer.answer = rewrite_markers(text, sentences, attribution.per_sentence)
         first_citing = {}
@@ -343,21 +353,40 @@ class Answerer:
             passage = passages[n - 1]
             quote = table.snippets[first_citing[n]][n - 1] or passage.text
             claims = " ".join(s.text for s, numbers in zip(sentences, attribution.per_sentence) if n in numbers)
-            answer.citations.append(
-                Citation(
-                    n=n,
-                    doc=passage.doc_id,
-                    title=passage.title or passage.file,
-                    pages=cited_pages(passage, hits, quote, claims),
-                    snippet=snippet(quote),
-                    file=passage.file,
-                )
-            )
+            answer.citations.append(citation(n, passage, hits, quote, claims))
+
+    def _quote(self, answer: Answer, passages: list[Passage], hits: Sequence[Hit]) -> bool:
+        """When the reply has claims and none is supported, answer with the passage window closest to the
+        question instead (cited); False when the reply has a supported sentence or no window qualifies."""
+        judged = [s for s in answer.grounding.sentences if s.supported is not None]
+        if not judged or any(s.supported for s in judged):
+            return False
+        evidence = closest_evidence(answer.query or answer.question, [p.text for p in passages], self.embedder,
+                                    self.config.support)
+        if evidence is None:
+            return False
+        answer.answer = quoted_answer(evidence, answer.language)
+        answer.quoted, answer.reason = True, QUOTED
+        n = evidence.passage + 1
+        answer.citations = [citation(n, passages[evidence.passage], hits, evidence.sentence, evidence.text)]
+        return True
 
     @staticmethod
     def _remember(conversation: Conversation | None, answer: Answer) -> None:
         if conversation is not None:
             conversation.add(Turn(answer.question, answer.query, answer.answer, answer.refused))
+
+
+def citation(n: int, passage: Passage, hits: Sequence[Hit], quote: str, claims: str) -> Citation:
+    """Citation ``n`` of ``passage``: its pages (:func:`cited_pages`) and ``quote`` as the snippet."""
+    return Citation(
+        n=n,
+        doc=passage.doc_id,
+        title=passage.title or passage.file,
+        pages=cited_pages(passage, hits, quote, claims),
+        snippet=snippet(quote),
+        file=passage.file,
+    )
 
 
 def cited_pages(passage: Passage, hits: Sequence[Hit], quote: str, claims: str) -> list[int]:

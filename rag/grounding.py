@@ -84,12 +84,14 @@ class SupportTable:
     """Support of every answer sentence (rows) by every passage (columns).
 
     ``scores[s, p]`` is NaN for sentences that are not scored (no content tokens). ``snippets[s][p]`` is the
-    passage sentence closest to answer sentence ``s``.
+    passage sentence closest to answer sentence ``s``; ``windows[s][p]`` the window (one or two consecutive
+    passage sentences) that support was measured on.
     """
 
     scores: np.ndarray
     snippets: list[list[str]]
     weights: list[int]  # content tokens per answer sentence (0: not scored)
+    windows: list[list[str]] = field(default_factory=list)
 
     def scored(self, s: int) -> bool:
         return self.weights[s] > 0
@@ -181,6 +183,7 @@ def support_table(
 
     scores = np.full((len(sentences), len(passages)), np.nan, dtype=np.float32)
     snippets: list[list[str]] = [["" for _ in passages] for _ in sentences]
+    windows: list[list[str]] = [["" for _ in passages] for _ in sentences]
     span = max(config.cos_ceiling - config.cos_floor, 1e-6)
     for s in range(len(sentences)):
         claim, every = claims[s], all_tokens[s]
@@ -190,7 +193,7 @@ def support_table(
                 scores[s, p] = 0.0 if claim else np.nan
                 continue
             row = cosines[p][s] if cosines is not None and claim else None
-            best_score, best_piece = -1.0, 0
+            best_score, best_piece, best_window = -1.0, 0, ""
             for j in range(n):
                 window = range(j, min(j + 2, n))
                 tokens = set().union(*(piece_tokens[p][k] for k in window))
@@ -209,12 +212,13 @@ def support_table(
                 text = " ".join(pieces[p][k] for k in window)
                 combined *= numbers_found(claim, tokens, text)
                 if combined > best_score:
-                    best_score, best_piece = combined, piece
+                    best_score, best_piece, best_window = combined, piece, text
             snippets[s][p] = pieces[p][best_piece]
+            windows[s][p] = best_window
             if claim:
                 # a bare figure ("The answer is: 2.") says too little to be checked: it is never supported
                 scores[s, p] = best_score if len(every) >= MIN_SENTENCE_TOKENS else 0.0
-    return SupportTable(scores=scores, snippets=snippets, weights=weights)
+    return SupportTable(scores=scores, snippets=snippets, weights=weights, windows=windows)
 
 
 # --- the grounding of an answer -------------------------------------------------------------------

@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     min_support: float = Field(
         0.0, ge=0.0, le=1.0, description="Refuse answers whose grounding support is below this (0 disables)."
     )
+    quote_unsupported: bool = Field(
+        True,
+        description="When no sentence of the model's answer is supported by the passages, quote the passage "
+        "closest to the question instead (cited).",
+    )
     history_turns: int = Field(6, ge=0, description="Past exchanges kept in a conversation.")
     answer_context_words: int = Field(
         350, ge=50, description="Most words of passages the model reads for one answer (fewer is faster)."

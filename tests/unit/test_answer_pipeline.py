@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer import MODEL_REFUSED, NO_PASSAGES, NOT_IN_LANGUAGE, AnswerConfig, Answerer
+from rag.answer import MODEL_REFUSED, NO_PASSAGES, NOT_IN_LANGUAGE, QUOTED, AnswerConfig, Answerer
 from rag.conversation import Conversation
 from rag.errors import InvalidQuestion
 from rag.refusal import REFUSALS
@@ -127,7 +127,49 @@ def test_unsupported_sentences_are_flagged(embedder):
     pipeline, _, _ = answerer(replies=[f"The Transformer employs 8 parallel attention heads [1]. {invented}"], embedder=embedder)
     answer = pipeline.ask_once("How many attention heads does the Transformer use?")
     assert not answer.refused and answer.grounding.unsupported_sentences == [invented]
-    assert 0 < answer.grounding.supported < 1
+    assert 0 < answer.grounding.supported < 1 and not answer.quoted  # one supported sentence: the reply stays
+
+
+def test_an_answer_with_no_supported_sentence_is_replaced_by_a_cited_quote_of_the_passages(embedder):
+    reply = "The answer is: The Transformer uses 12 heads designed by a chef."
+    pipeline, _, _ = answerer(replies=[reply], embedder=embedder)
+    stream = pipeline.ask("How many attention heads does the Transformer use?")
+    assert "".join(stream) == reply  # what streamed is the model's text; the final answer replaces it
+    answer = stream.answer
+    assert answer.quoted and not answer.refused and answer.reason == QUOTED
+    assert answer.answer.startswith("The passage closest to your question says: \u201cIn this work we employ h = 8")
+    assert answer.answer.endswith("\u201d [1]")
+    assert [(c.n, c.doc, c.pages) for c in answer.citations] == [(1, "attention", [5])]
+    assert answer.grounding.unsupported_sentences == [reply] and answer.grounding.supported == 0.0
+
+
+def test_a_bare_figure_the_passages_cannot_check_is_replaced_by_a_quote(embedder):
+    pipeline, _, _ = answerer(replies=["The answer is: 184,320."], embedder=embedder)
+    answer = pipeline.ask_once("How many GPU hours did pretraining Llama 2 7B take?")
+    assert answer.quoted and [(c.n, c.doc) for c in answer.citations] == [(2, "llama2")]
+    assert "184,320 GPU hours" in answer.answer
+
+
+def test_with_quote_unsupported_off_the_unsupported_reply_is_shown_flagged(embedder):
+    reply = "The Transformer uses 12 heads designed by a chef."
+    pipeline, _, _ = answerer(replies=[reply], embedder=embedder, quote_unsupported=False)
+    answer = pipeline.ask_once("How many attention heads does the Transformer use?")
+    assert answer.answer == reply and not answer.quoted and answer.reason == "" and answer.citations == []
+    assert answer.grounding.unsupported_sentences == [reply]
+
+
+def test_no_quote_when_no_passage_window_supports_the_question(embedder):
+    reply = "Auguste Escoffier created it in 1903."
+    pipeline, _, _ = answerer(replies=[reply], embedder=embedder)
+    answer = pipeline.ask_once("Which chef in Paris created the dessert menu?")
+    assert answer.answer == reply and not answer.quoted and answer.citations == []
+    assert answer.grounding.unsupported_sentences == [reply]
+
+
+def test_a_reply_that_claims_nothing_beyond_the_question_is_not_replaced(embedder):
+    pipeline, _, _ = answerer(replies=["Yes."], embedder=embedder)
+    answer = pipeline.ask_once("Does the Transformer use attention heads?")
+    assert answer.answer == "Yes." and not answer.quoted
 
 
 def test_min_support_turns_a_badly_supported_answer_into_a_refusal(embedder):

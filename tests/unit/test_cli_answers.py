@@ -55,6 +55,27 @@ def test_a_refusal_says_why(monkeypatch):
     assert engine.calls == []
 
 
+def test_an_unsupported_answer_streams_then_the_quote_that_replaces_it_and_its_source(monkeypatch, embedder):
+    reply = "The Transformer uses 12 heads designed by a chef."
+    result, _ = run(monkeypatch, ["ask", "How many attention heads does the Transformer use?"], reply=reply,
+                    embedder=embedder)
+    lines = result.output.splitlines()
+    assert lines[0] == reply
+    assert lines[1] == "The model's answer above is not supported by your documents; instead:"
+    assert lines[2].startswith("The passage closest to your question says: \u201cIn this work we employ h = 8")
+    assert any("[1] Attention Is All You Need (attention.pdf, p. 5)" in line for line in lines)
+    assert lines.count(reply) == 1  # streamed once, not listed again
+
+
+def test_without_streaming_the_quote_is_printed_and_the_models_answer_listed_as_unsupported(monkeypatch, embedder):
+    reply = "The Transformer uses 12 heads designed by a chef."
+    result, _ = run(monkeypatch, ["ask", "How many attention heads does the Transformer use?", "--no-stream"],
+                    reply=reply, embedder=embedder)
+    lines = result.output.splitlines()
+    assert lines[0].startswith("The passage closest to your question says:")
+    assert lines[-2:] == ["The model's answer, not supported by your documents:", f"  - {reply}"]
+
+
 def test_document_and_model_text_is_never_read_as_markup(monkeypatch, embedder):
     title = "[bold red]Doc[/bold red] :smile:"
     search = StubSearch(hits=[hit(HEADS, "attention", 5, 1, title)])

@@ -1,0 +1,53 @@
+"""The passage text closest to a question, quoted when the model's answer states nothing the passages hold."""
+
+from __future__ import annotations
+
+from rag.evidence import Evidence, closest_evidence, quoted_answer
+from rag.grounding import SupportConfig
+
+NIST = (
+    "The Framework Core is organised into functions. "
+    "The five functions are Identify, Protect, Detect, Respond and Recover. "
+    "Each function is divided into categories."
+)
+TRANSFORMER = (
+    "The Transformer follows an encoder-decoder structure. "
+    "In this work we employ h = 8 parallel attention layers, or heads. "
+    "For each of these we use dk = dv = 64. "
+    "Residual dropout is applied to the output of each sub-layer."
+)
+
+
+def test_the_window_that_answers_the_question_is_chosen_from_the_right_passage(embedder):
+    evidence = closest_evidence("How many parallel attention heads does the Transformer employ?", [NIST, TRANSFORMER], embedder)
+    assert evidence is not None and evidence.passage == 1
+    assert "h = 8 parallel attention layers" in evidence.text
+    assert evidence.sentence in evidence.text and evidence.support >= SupportConfig().cite
+
+
+def test_the_quote_is_a_window_of_at_most_two_consecutive_sentences(embedder):
+    evidence = closest_evidence("Which five functions organise the Framework Core?", [NIST], embedder)
+    assert evidence is not None and "Identify, Protect, Detect, Respond and Recover" in evidence.text
+    assert evidence.text in " ".join(NIST.split()) and evidence.text.count(". ") <= 1
+
+
+def test_lexical_support_alone_finds_the_window_without_an_embedder():
+    evidence = closest_evidence("What dropout is applied to the output of each sub-layer?", [NIST, TRANSFORMER], None)
+    assert evidence is not None and evidence.passage == 1 and "Residual dropout" in evidence.text
+
+
+def test_no_window_is_quoted_when_nothing_reaches_the_citation_level(embedder):
+    assert closest_evidence("Which chef designed the dessert menu in Paris?", [NIST, TRANSFORMER], embedder) is None
+
+
+def test_a_question_too_short_to_compare_gets_no_quote(embedder):
+    assert closest_evidence("Why?", [NIST, TRANSFORMER], embedder) is None
+
+
+def test_the_quoted_answer_cites_the_passage_number_in_the_language_of_the_question():
+    evidence = Evidence(passage=1, text="In this work we employ h = 8 heads.", sentence="", support=0.8)
+    assert quoted_answer(evidence, "en") == (
+        "The passage closest to your question says: \u201cIn this work we employ h = 8 heads.\u201d [2]"
+    )
+    assert quoted_answer(evidence, "zh").startswith("与您的问题最相关的原文：\u201cIn this work")
+    assert quoted_answer(evidence, "zh").endswith("[2]")
