@@ -288,14 +288,9 @@ def _render_answer(workspace, answer, key: str) -> None:  # noqa: ANN001 - rag.a
             st.caption(h.escape_markdown(f"Why: {answer.reason}"))
         return
     st.markdown(h.escape_markdown(answer.answer))
-    unsupported = h.unsupported_sentences(answer.grounding)
+    unsupported = h.unsupported_note(answer)
     if unsupported:
-        label = (
-            "The model's answer, not supported by the sources, is not shown: "
-            if getattr(answer, "quoted", False)
-            else "Not supported by the sources: "
-        )
-        st.caption(":material/warning: " + h.escape_markdown(label + " · ".join(f"“{s}”" for s in unsupported)))
+        st.caption(":material/warning: " + h.escape_markdown(unsupported))
     timing = h.describe_timings(answer.timings)
     if timing:
         st.caption(h.escape_markdown(timing))

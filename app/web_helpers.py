@@ -328,6 +328,20 @@ def unsupported_sentences(grounding: object) -> list[str]:
     return [str(s) for s in value or []]
 
 
+def unsupported_note(answer: object) -> str:
+    """The line under an answer that lists the model's unsupported sentences ("" when there are none); for an
+    answer that quotes the passages instead, it says the model's answer is not shown."""
+    sentences = unsupported_sentences(getattr(answer, "grounding", None))
+    if not sentences:
+        return ""
+    label = (
+        "The model's answer, not supported by the sources, is not shown: "
+        if getattr(answer, "quoted", False)
+        else "Not supported by the sources: "
+    )
+    return label + " \u00b7 ".join(f"\u201c{s}\u201d" for s in sentences)
+
+
 def is_inside(path: Path, folder: Path) -> bool:
     """True when ``path`` resolves to somewhere inside ``folder``."""
     try:

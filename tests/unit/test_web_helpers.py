@@ -20,11 +20,14 @@ from app.web_helpers import (
     safe_upload_name,
     sentence_spans,
     tidy_passage,
+    unsupported_note,
     upload_destination,
     upload_limit_mb,
     upload_size_error,
 )
 from ingest.pipeline import FileResult
+from rag.answer import QUOTED, Answer
+from rag.grounding import Grounding
 from rag.settings import Settings
 
 # --- upload names ---------------------------------------------------------------------------------
@@ -506,3 +509,23 @@ def test_a_duplicate_of_another_document_is_not_kept(tmp_path: Path) -> None:
     saved = save_upload(tmp_path, "copy.pdf", b"%PDF-same")
     settle(saved, "duplicate")
     assert not saved.path.exists()
+
+
+# --- the note under an answer ---------------------------------------------------------------------
+def test_unsupported_sentences_are_listed_under_an_answer():
+    answer = Answer("q", "The heads were designed by a chef [1].", refused=False,
+                    grounding=Grounding(0.5, ["The heads were designed by a chef."]))
+    assert unsupported_note(answer) == "Not supported by the sources: \u201cThe heads were designed by a chef.\u201d"
+
+
+def test_for_a_quoted_answer_the_note_says_the_models_answer_is_not_shown():
+    answer = Answer("q", "The passage closest to your question says: \u201c...\u201d [1]", refused=False, reason=QUOTED,
+                    quoted=True, grounding=Grounding(0.0, ["It has 12 heads.", "A chef made them."]))
+    assert unsupported_note(answer) == (
+        "The model's answer, not supported by the sources, is not shown: "
+        "\u201cIt has 12 heads.\u201d \u00b7 \u201cA chef made them.\u201d"
+    )
+
+
+def test_a_fully_supported_answer_has_no_note():
+    assert unsupported_note(Answer("q", "Eight heads [1].", refused=False, grounding=Grounding(1.0, []))) == ""
