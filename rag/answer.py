@@ -49,7 +49,10 @@ MODEL_REFUSED = "the model found no answer in the passages"
 EMPTY_ANSWER = "the model returned no answer"
 NOT_IN_LANGUAGE = "the model did not answer in the language of the question"
 # Why an answer is a quote of the passages rather than the model's text (``reason`` of an answer not refused).
-QUOTED = "no sentence of the model's answer is supported by the passages: the passage closest to the question is quoted instead"
+QUOTED = (
+    "no sentence of the model's answer is supported by the passages: the passage closest to the question is "
+    "quoted instead"
+)
 
 
 @dataclass(frozen=True)
