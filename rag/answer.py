@@ -6,8 +6,8 @@
 - Otherwise the model reads the numbered passages (:mod:`rag.prompting`) and its answer streams out. Then
   its [n] markers are checked and uncited sentences attributed (:mod:`rag.citations`), every sentence gets a
   support score (:mod:`rag.grounding`), and ``min_support`` can turn a badly supported answer into a refusal.
-  When no sentence of the reply is supported, the answer quotes the passage that supports the question best
-  instead (:mod:`rag.evidence`; ``quote_unsupported``), and ``reason`` says so.
+  When no sentence of the reply is supported (and it is not a bare yes or no), the answer quotes the passage
+  that supports the question best instead (:mod:`rag.evidence`; ``quote_unsupported``); ``reason`` says so.
   A model reply that is itself a refusal, or that is not in the language of a Chinese question, becomes the
   fixed refusal too.
 
@@ -31,7 +31,7 @@ from rag.citations import attribute, rewrite_markers, snippet, split_sentences
 from rag.context import Passage, assemble, within_budget
 from rag.conversation import Conversation, RewriteMode, Turn, looks_like_follow_up, rewrite_query
 from rag.errors import InvalidQuestion
-from rag.evidence import closest_evidence, quoted_answer
+from rag.evidence import closest_evidence, gives_way_to_a_quote, quoted_answer
 from rag.grounding import Grounding, PassageEmbedder, SupportConfig, assess, content_tokens, support_table
 from rag.prompting import grounded_prompt
 from rag.refusal import is_refusal, question_language, refusal_sentence
@@ -344,8 +344,9 @@ class Answerer:
                 f"(min_support is {min_support:.0%})"
             )
             return
-        if self.config.quote_unsupported and self._quote(answer, passages, hits):
-            return
+        if self.config.quote_unsupported and gives_way_to_a_quote(text, answer.grounding):
+            if self._quote(answer, passages, hits):
+                return
         attribution = attribute(sentences, table, support)
         answer.answer = rewrite_markers(text, sentences, attribution.per_sentence)
         first_citing = {}
@@ -359,11 +360,7 @@ class Answerer:
             answer.citations.append(citation(n, passage, hits, quote, claims))
 
     def _quote(self, answer: Answer, passages: list[Passage], hits: Sequence[Hit]) -> bool:
-        """When the reply has claims and none is supported, answer with the passage window closest to the
-        question instead (cited); False when the reply has a supported sentence or no window qualifies."""
-        judged = [s for s in answer.grounding.sentences if s.supported is not None]
-        if not judged or any(s.supported for s in judged):
-            return False
+        """Answer with the passage window closest to the question, cited; False when none qualifies."""
         evidence = closest_evidence(answer.query or answer.question, [p.text for p in passages], self.embedder,
                                     self.config.support)
         if evidence is None:

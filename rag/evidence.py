@@ -3,8 +3,8 @@
 A small model often writes an answer that no passage supports ("The answer is: The answer is:", a figure the
 passages don't hold). Showing that text, even flagged, is what users of other tools complain about most: an
 answer from outside their documents. When retrieval found evidence (the gate passed) but the model's reply
-states nothing the passages hold, the answer shows instead the passage window (one or two consecutive
-sentences) that supports the *question* best, quoted and cited, measured with the same support score that
+states nothing the passages hold (or nothing beyond the question, unless it is a bare yes or no), the answer
+shows instead the passage window (one or two consecutive sentences) that supports the *question* best, quoted and cited, measured with the same support score that
 checks answers (:mod:`rag.grounding`). A window below the ``cite`` level supports nothing: no quote then.
 
 Pure functions: the embedder is passed in.
@@ -12,10 +12,11 @@ Pure functions: the embedder is passed in.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from rag.grounding import PassageEmbedder, SupportConfig, support_table
+from rag.grounding import Grounding, PassageEmbedder, SupportConfig, support_table
 
 QUOTE_INTROS = {
     "en": "The passage closest to your question says:",
@@ -32,6 +33,20 @@ class Evidence:
     text: str
     sentence: str
     support: float
+
+
+# A bare "Yes." / "No, ..." / "是的。": it claims nothing the passages could hold, yet answers a yes/no question.
+_YES_OR_NO = re.compile(r"^\W*(?:yes|no|是的?|不是|对|不对|否)(?=$|[\s,.!;:\uff0c\u3002\uff01\uff1b\uff1a])", re.IGNORECASE)
+
+
+def gives_way_to_a_quote(reply: str, grounding: Grounding) -> bool:
+    """Whether a model's reply should be replaced by a quote: none of its sentences is supported, and it is
+    not a bare yes or no. A reply that claims nothing beyond the question ("The answer is:", an echo of the
+    question) gives way too: it says nothing a reader can use."""
+    if any(s.supported for s in grounding.sentences):
+        return False
+    claims_something = any(s.supported is not None for s in grounding.sentences)
+    return claims_something or not _YES_OR_NO.match(reply)
 
 
 def closest_evidence(

@@ -176,10 +176,18 @@ def test_no_quote_when_no_passage_window_supports_the_question(embedder):
     assert answer.grounding.unsupported_sentences == [reply]
 
 
-def test_a_reply_that_claims_nothing_beyond_the_question_is_not_replaced(embedder):
-    pipeline, _, _ = answerer(replies=["Yes."], embedder=embedder)
+@pytest.mark.parametrize("reply", ["Yes.", "No, it does not."])
+def test_a_bare_yes_or_no_is_kept(embedder, reply):
+    pipeline, _, _ = answerer(replies=[reply], embedder=embedder)
     answer = pipeline.ask_once("Does the Transformer use attention heads?")
-    assert answer.answer == "Yes." and not answer.quoted
+    assert answer.answer == reply and not answer.quoted
+
+
+@pytest.mark.parametrize("reply", ["The answer is:", "The answer is: the Transformer uses attention heads."])
+def test_a_reply_that_says_nothing_beyond_the_question_is_replaced_by_a_quote(embedder, reply):
+    pipeline, _, _ = answerer(replies=[reply], embedder=embedder)
+    answer = pipeline.ask_once("How many attention heads does the Transformer use?")
+    assert answer.quoted and "h = 8 parallel attention layers" in answer.answer
 
 
 def test_min_support_turns_a_badly_supported_answer_into_a_refusal(embedder):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from rag.evidence import Evidence, closest_evidence, quoted_answer
-from rag.grounding import SupportConfig
+import pytest
+
+from rag.evidence import Evidence, closest_evidence, gives_way_to_a_quote, quoted_answer
+from rag.grounding import Grounding, SentenceSupport, SupportConfig
 
 NIST = (
     "The Framework Core is organised into functions. "
@@ -51,3 +53,25 @@ def test_the_quoted_answer_cites_the_passage_number_in_the_language_of_the_quest
     )
     assert quoted_answer(evidence, "zh").startswith("与您的问题最相关的原文：\u201cIn this work")
     assert quoted_answer(evidence, "zh").endswith("[2]")
+
+
+def _grounding(*supported):
+    return Grounding(sentences=[SentenceSupport(f"s{i}", None if ok is None else 0.5, None, ok) for i, ok in enumerate(supported)])
+
+
+def test_a_reply_with_a_supported_sentence_keeps_its_text():
+    assert not gives_way_to_a_quote("Eight heads [1]. Designed by a chef.", _grounding(True, False))
+
+
+def test_a_reply_whose_claims_are_all_unsupported_gives_way():
+    assert gives_way_to_a_quote("Twelve heads. Designed by a chef.", _grounding(False, False, None))
+
+
+@pytest.mark.parametrize("reply", ["Yes.", "no", "No, it does not.", "是的。", "不是"])
+def test_a_bare_yes_or_no_claiming_nothing_is_kept(reply):
+    assert not gives_way_to_a_quote(reply, _grounding(None))
+
+
+@pytest.mark.parametrize("reply", ["The answer is:", "Nothing else.", "Notably, attention."])
+def test_a_reply_claiming_nothing_that_is_not_yes_or_no_gives_way(reply):
+    assert gives_way_to_a_quote(reply, _grounding(None))
