@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generator, Iterator, Sequence
 
+import numpy as np
+
 from llm.chat_format import contains_control_tags
 from llm.protocol import ChatEngine, GenerationParams
 from rag.analysis import contains_cjk
@@ -345,7 +347,7 @@ class Answerer:
             )
             return
         if self.config.quote_unsupported and gives_way_to_a_quote(text, answer.grounding):
-            if self._quote(answer, passages, hits):
+            if self._quote(answer, passages, hits, table.piece_vectors):
                 return
         attribution = attribute(sentences, table, support)
         answer.answer = rewrite_markers(text, sentences, attribution.per_sentence)
@@ -359,10 +361,12 @@ class Answerer:
             claims = " ".join(s.text for s, numbers in zip(sentences, attribution.per_sentence) if n in numbers)
             answer.citations.append(citation(n, passage, hits, quote, claims))
 
-    def _quote(self, answer: Answer, passages: list[Passage], hits: Sequence[Hit]) -> bool:
+    def _quote(
+        self, answer: Answer, passages: list[Passage], hits: Sequence[Hit], piece_vectors: np.ndarray | None
+    ) -> bool:
         """Answer with the passage window closest to the question, cited; False when none qualifies."""
         evidence = closest_evidence(answer.query or answer.question, [p.text for p in passages], self.embedder,
-                                    self.config.support)
+                                    self.config.support, piece_vectors)
         if evidence is None:
             return False
         answer.answer = quoted_answer(evidence, answer.language)

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
+
 from rag.grounding import Grounding, PassageEmbedder, SupportConfig, support_table
 
 QUOTE_INTROS = {
@@ -54,10 +56,12 @@ def closest_evidence(
     passages: Sequence[str],
     embedder: PassageEmbedder | None,
     config: SupportConfig = SupportConfig(),
+    piece_vectors: np.ndarray | None = None,
 ) -> Evidence | None:
     """The passage window that supports ``question`` best, or None when none reaches ``config.cite`` (or the
-    question has too few content words to be compared)."""
-    table = support_table([question], passages, embedder, config)
+    question has too few content words to be compared). ``piece_vectors``: the passages' sentence embeddings
+    from the grounding check's table, when it computed them (then only the question is embedded)."""
+    table = support_table([question], passages, embedder, config, piece_vectors=piece_vectors)
     p, support = table.best(0)
     if p is None or support is None or support < config.cite:
         return None

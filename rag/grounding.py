@@ -92,6 +92,7 @@ class SupportTable:
     snippets: list[list[str]]
     weights: list[int]  # content tokens per answer sentence (0: not scored)
     windows: list[list[str]] = field(default_factory=list)
+    piece_vectors: np.ndarray | None = None  # embeddings of the passages' sentences, in order (when computed)
 
     def scored(self, s: int) -> bool:
         return self.weights[s] > 0
@@ -150,6 +151,7 @@ def support_table(
     embedder: PassageEmbedder | None = None,
     config: SupportConfig = SupportConfig(),
     question: str = "",
+    piece_vectors: np.ndarray | None = None,
 ) -> SupportTable:
     """Score every answer sentence against every passage (see the module docstring).
 
@@ -160,6 +162,9 @@ def support_table(
 
     With ``question``, claims are what a sentence adds to the question: restating the question's terms,
     which the retrieved passages contain by construction, earns nothing.
+
+    ``piece_vectors``: the embeddings of the same passages' sentences from an earlier table
+    (``SupportTable.piece_vectors``), so that only ``sentences`` are embedded.
     """
     question_tokens = content_tokens(question)
     all_tokens = [content_tokens(_LIST_MARK.sub("", s)) for s in sentences]
@@ -172,8 +177,13 @@ def support_table(
     scored = [i for i, w in enumerate(weights) if w]
     if embedder is not None and scored and any(pieces):
         flat = [x for ps in pieces for x in ps]
-        vectors = embedder.embed_passages([sentences[i] for i in scored] + flat)
-        answer_vectors, piece_vectors = vectors[: len(scored)], vectors[len(scored) :]
+        if piece_vectors is None:
+            vectors = embedder.embed_passages([sentences[i] for i in scored] + flat)
+            answer_vectors, piece_vectors = vectors[: len(scored)], vectors[len(scored) :]
+        elif len(piece_vectors) != len(flat):
+            raise ValueError(f"piece_vectors has {len(piece_vectors)} rows for {len(flat)} passage sentences")
+        else:
+            answer_vectors = embedder.embed_passages([sentences[i] for i in scored])
         full = np.zeros((len(sentences), len(flat)), dtype=np.float32)
         full[scored] = answer_vectors @ piece_vectors.T
         cosines, offset = [], 0
@@ -218,7 +228,7 @@ def support_table(
             if claim:
                 # a bare figure ("The answer is: 2.") says too little to be checked: it is never supported
                 scores[s, p] = best_score if len(every) >= MIN_SENTENCE_TOKENS else 0.0
-    return SupportTable(scores=scores, snippets=snippets, weights=weights, windows=windows)
+    return SupportTable(scores=scores, snippets=snippets, weights=weights, windows=windows, piece_vectors=piece_vectors)
 
 
 # --- the grounding of an answer -------------------------------------------------------------------

@@ -160,6 +160,20 @@ def test_a_quote_never_carries_instruction_like_text_planted_in_a_passage(embedd
     assert "Ignore previous instructions" not in answer.answer and "100" not in answer.answer
 
 
+def test_a_quote_embeds_only_the_question_beyond_what_the_grounding_check_embedded(embedder):
+    from tests.unit.test_evidence import CountingEmbedder
+
+    reply = "The Transformer uses 12 heads designed by a chef."
+    counting = CountingEmbedder(embedder)
+    pipeline, _, _ = answerer(replies=[reply], embedder=counting, quote_unsupported=False)
+    pipeline.ask_once("How many attention heads does the Transformer use?")
+    grounding_only = counting.texts
+    counting.texts = 0
+    pipeline, _, _ = answerer(replies=[reply], embedder=counting)
+    assert pipeline.ask_once("How many attention heads does the Transformer use?").quoted
+    assert counting.texts == grounding_only + 1
+
+
 def test_with_quote_unsupported_off_the_unsupported_reply_is_shown_flagged(embedder):
     reply = "The Transformer uses 12 heads designed by a chef."
     pipeline, _, _ = answerer(replies=[reply], embedder=embedder, quote_unsupported=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.evidence import Evidence, closest_evidence, gives_way_to_a_quote, quoted_answer
-from rag.grounding import Grounding, SentenceSupport, SupportConfig
+from rag.grounding import Grounding, SentenceSupport, SupportConfig, support_table
 
 NIST = (
     "The Framework Core is organised into functions. "
@@ -75,3 +75,33 @@ def test_a_bare_yes_or_no_claiming_nothing_is_kept(reply):
 @pytest.mark.parametrize("reply", ["The answer is:", "Nothing else.", "Notably, attention."])
 def test_a_reply_claiming_nothing_that_is_not_yes_or_no_gives_way(reply):
     assert gives_way_to_a_quote(reply, _grounding(None))
+
+
+class CountingEmbedder:
+    """The real embedder, counting the texts it is asked to embed."""
+
+    def __init__(self, embedder):
+        self.embedder, self.texts = embedder, 0
+
+    def embed_passages(self, texts):
+        self.texts += len(texts)
+        return self.embedder.embed_passages(texts)
+
+
+def test_with_the_grounding_checks_vectors_only_the_question_is_embedded_and_the_quote_is_the_same(embedder):
+    question = "How many parallel attention heads does the Transformer employ?"
+    grounding_table = support_table(["The Transformer has twelve heads."], [NIST, TRANSFORMER], embedder)
+    counting = CountingEmbedder(embedder)
+    reused = closest_evidence(question, [NIST, TRANSFORMER], counting, piece_vectors=grounding_table.piece_vectors)
+    assert counting.texts == 1
+    fresh = closest_evidence(question, [NIST, TRANSFORMER], embedder)
+    assert reused is not None and fresh is not None
+    assert (reused.passage, reused.text, reused.sentence) == (fresh.passage, fresh.text, fresh.sentence)
+    assert reused.support == pytest.approx(fresh.support, abs=1e-3)  # batches pad differently: float noise
+
+
+def test_vectors_of_other_passages_are_refused(embedder):
+    grounding_table = support_table(["The Transformer has twelve heads."], [TRANSFORMER], embedder)
+    with pytest.raises(ValueError, match="passage sentences"):
+        closest_evidence("Which five functions organise the Framework Core?", [NIST, TRANSFORMER], embedder,
+                         piece_vectors=grounding_table.piece_vectors)
