@@ -123,8 +123,12 @@ class Answer:
     query: str = ""  # the standalone query retrieval used
     language: str = "en"
     model_called: bool = False
-    quoted: bool = False  # the answer quotes the passages instead of the model's unsupported reply
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def quoted(self) -> bool:
+        """The answer quotes the passages instead of the model's unsupported reply."""
+        return not self.refused and self.reason == QUOTED
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -370,7 +374,7 @@ class Answerer:
         if evidence is None:
             return False
         answer.answer = quoted_answer(evidence, answer.language)
-        answer.quoted, answer.reason = True, QUOTED
+        answer.reason = QUOTED
         n = evidence.passage + 1
         answer.citations = [citation(n, passages[evidence.passage], hits, evidence.sentence, evidence.text)]
         return True

@@ -520,7 +520,7 @@ def test_unsupported_sentences_are_listed_under_an_answer():
 
 def test_for_a_quoted_answer_the_note_says_the_models_answer_is_not_shown():
     answer = Answer("q", "The passage closest to your question says: \u201c...\u201d [1]", refused=False, reason=QUOTED,
-                    quoted=True, grounding=Grounding(0.0, ["It has 12 heads.", "A chef made them."]))
+                    grounding=Grounding(0.0, ["It has 12 heads.", "A chef made them."]))
     assert unsupported_note(answer) == (
         "The model's answer, not supported by the sources, is not shown: "
         "\u201cIt has 12 heads.\u201d \u00b7 \u201cA chef made them.\u201d"
