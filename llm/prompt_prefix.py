@@ -86,6 +86,7 @@ def _header(ids: Sequence[int]) -> bytes:
     """What a saved start's file begins with: a mark, then its token ids (checked again when it is read)."""
     return _MAGIC + struct.pack(f"<I{len(ids)}i", len(ids), *ids)
 
+
 KEEP_SAVED_STARTS = 8  # files kept per folder: the most recently used (a system prompt per language and model)
 
 
