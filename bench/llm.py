@@ -203,9 +203,10 @@ def main() -> None:
           f"new tokens, {args.runs} runs (+1 warm-up), medians:")
 
     measure(local, questions[-1], params, local)  # warm-up
+    local_runs: list[Run] = []
+    http_runs: list[Run] = []
     if args.skip_http:
         local_runs = [measure(local, q, params, local) for q in questions[:-1]]
-        results = {"in-process": summarise("llama.cpp in-process", local_runs, prompt_tokens)}
     else:
         process, url = start_server(local.loaded_path, args.threads, local.decode_threads, args.context)
         try:
@@ -213,7 +214,6 @@ def main() -> None:
             measure(remote, questions[-1], params, local, process.pid)  # warm-up
             # Interleaved, in-process then HTTP for each prompt: this host's speed drifts by up to 2x within an
             # hour, and a pair run a few seconds apart shares the same speed.
-            local_runs, http_runs = [], []
             for q in questions[:-1]:
                 local_runs.append(measure(local, q, params, local))
                 http_runs.append(measure(remote, q, params, local, process.pid))
@@ -221,10 +221,9 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(timeout=30)
-        results = {
-            "in-process": summarise("llama.cpp in-process", local_runs, prompt_tokens),
-            "http": summarise("HTTP (llm.server)", http_runs, prompt_tokens),
-        }
+    results = {"in-process": summarise("llama.cpp in-process", local_runs, prompt_tokens)}
+    if http_runs:
+        results["http"] = summarise("HTTP (llm.server)", http_runs, prompt_tokens)
         paired = [h.total_s / a.total_s - 1 for a, h in zip(local_runs, http_runs)]
         results["http"]["overhead"] = statistics.median(paired)
         a, b = results["in-process"], results["http"]
