@@ -11,6 +11,9 @@ Prints:
 - cited gold page: among answered answerable questions, the share whose citations include a gold page of
   the gold document (goal >= 0.8), and the share citing the gold document at all; how many answers quote
   the passages because no sentence of the model's reply was supported (``quote_unsupported``);
+- gold page among the passages read: the share of the same answers whose prompt held a gold page at all
+  (no citation can do better: it bounds the cited share, and shows what retrieval and the passage budget
+  allow), and the share whose first, best-ranked passage held one;
 - refusal rates as in ``rag eval``: unanswerable questions refused, answerable questions wrongly refused,
   and what refused them (gate before the model, the model itself, grounding, language);
 - latency per stage, p50 and p90, in seconds: retrieve, rerank, first token, total, for questions the model
@@ -79,6 +82,7 @@ def judge(question: Question, answer: Answer, cpu: float) -> dict[str, Any]:
     gold_pages = set(question.pages)
     cited_doc = any(c.file == question.doc for c in answer.citations)
     cited_page = any(c.file == question.doc and gold_pages & set(c.pages) for c in answer.citations)
+    read = [p.file == question.doc and bool(gold_pages & set(p.pages)) for p in answer.passages]
     return {
         "id": question.id,
         "type": question.type,
@@ -90,6 +94,8 @@ def judge(question: Question, answer: Answer, cpu: float) -> dict[str, Any]:
         "cited_doc": cited_doc,
         "cited_gold_page": cited_page,
         "quoted": answer.quoted,
+        "gold_page_read": any(read),
+        "gold_page_first": bool(read) and read[0],
         "citations": [{"file": c.file, "pages": c.pages} for c in answer.citations],
         "supported": answer.grounding.supported,
         "unsupported": len(answer.grounding.unsupported_sentences),
@@ -138,6 +144,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "answered_unanswerable": sum(1 for r in unanswerable if not r["refused"]),
         "cited_gold_page": share(answered, "cited_gold_page"),
         "cited_gold_doc": share(answered, "cited_doc"),
+        "gold_page_read": share(answered, "gold_page_read"),
+        "gold_page_first": share(answered, "gold_page_first"),
         "answered_without_citation": sum(1 for r in answered if not r["citations"]),
         "answered_with_quote": sum(1 for r in answered if r["quoted"]),
         "refused_unanswerable": share(unanswerable, "refused"),
@@ -216,6 +224,8 @@ def main() -> int:
               f"{summary['answered_answerable']} of them answered; {summary['model_calls']} model calls)")
         print(f"cited gold page (answered answerable): {fmt(summary['cited_gold_page'])}   goal >= 0.8")
         print(f"cited gold document:                   {fmt(summary['cited_gold_doc'])}")
+        print(f"gold page among the passages read:     {fmt(summary['gold_page_read'])}   "
+              f"(in the first passage: {fmt(summary['gold_page_first'])})")
         print(f"answered without any citation:         {summary['answered_without_citation']}")
         print(f"answered with a quote instead:         {summary['answered_with_quote']}")
         print(f"refused unanswerable:                  {fmt(summary['refused_unanswerable'])}")

@@ -124,6 +124,9 @@ class Answer:
     language: str = "en"
     model_called: bool = False
     notes: list[str] = field(default_factory=list)
+    # the passages the model read, numbered as in its prompt (citation n is passages[n - 1]); empty when refused
+    # before the model was called. Not part of the JSON contract.
+    passages: list[Passage] = field(default_factory=list, repr=False)
 
     @property
     def quoted(self) -> bool:
@@ -292,6 +295,7 @@ class Answerer:
 
         pieces: list[str] = []
         answer.model_called = True
+        answer.passages = list(prompt.passages)
         guard = RepetitionGuard()
         generation = engine.stream(prompt.messages, config.params)
         try:

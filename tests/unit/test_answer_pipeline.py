@@ -49,8 +49,9 @@ class EngineSource:
         return self.engine
 
 
-def answerer(search=None, replies=("The Transformer employs 8 parallel attention heads [1].",), embedder=None, **config):
-    engine = ScriptedEngine(list(replies))
+def answerer(search=None, replies=("The Transformer employs 8 parallel attention heads [1].",), embedder=None,
+             context=4096, **config):
+    engine = ScriptedEngine(list(replies), context=context)
     source = EngineSource(engine)
     return Answerer(search or StubSearch(), source, embedder, AnswerConfig(**config)), engine, source
 
@@ -106,6 +107,29 @@ def test_the_json_contract_has_exactly_the_documented_fields(embedder):
     assert set(data["timings"]) == {"retrieve", "rerank", "first_token", "total"}
     assert data["timings"]["retrieve"] == 0.01 and data["timings"]["rerank"] == 0.002
     assert 0 < data["timings"]["first_token"] <= data["timings"]["total"]
+
+
+def test_the_answer_keeps_the_passages_the_model_read_numbered_as_its_citations(embedder):
+    pipeline, _, _ = answerer(replies=["Pretraining Llama 2 7B took 184,320 GPU hours [1]."], embedder=embedder,
+                              context_words=len(HEADS.split()) + len(GPUS.split()))
+    answer = pipeline.ask_once("How many GPU hours did Llama 2 7B take?")
+    assert [(p.doc_id, p.pages) for p in answer.passages] == [("attention", [5]), ("llama2", [7])]
+    assert all(answer.passages[c.n - 1].doc_id == c.doc for c in answer.citations) and answer.citations
+
+
+def test_a_passage_the_engines_context_cannot_hold_is_not_among_those_read(embedder):
+    question = "How many attention heads does the Transformer use?"
+    roomy, engine, _ = answerer(embedder=embedder)
+    roomy.ask_once(question)
+    needed = engine.prompt_tokens(engine.calls[0]) + AnswerConfig().max_new_tokens
+    tight, _, _ = answerer(embedder=embedder, context=needed - 1)
+    answer = tight.ask_once(question)
+    assert [p.doc_id for p in answer.passages] == ["attention"]
+
+
+def test_an_answer_refused_before_the_model_read_no_passages():
+    pipeline, _, _ = answerer(StubSearch(answerable=False, reason="not enough evidence"))
+    assert pipeline.ask_once("Which GPUs trained Llama 2: H100?").passages == []
 
 
 def test_a_wrong_citation_is_corrected_in_the_final_answer(embedder):
