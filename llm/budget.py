@@ -58,6 +58,11 @@ def prompt_limit(context_length: int, max_new_tokens: int) -> int:
         raise ValueError(f"context_length must be positive, not {context_length}")
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens cannot be negative, not {max_new_tokens}")
+    if max_new_tokens >= context_length:
+        raise PromptTooLong(
+            f"max_new_tokens ({max_new_tokens}) leaves no room for a prompt in the model's {context_length}-token "
+            "context; lower max_new_tokens or raise the context length"
+        )
     return context_length - max_new_tokens
 
 

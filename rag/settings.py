@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     )
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0 is deterministic).")
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling.")
-    max_new_tokens: int = Field(384, ge=1, description="Longest answer in tokens.")
+    max_new_tokens: int = Field(384, ge=1, description="Longest answer in tokens; less than llm_context, which the prompt shares.")
     seed: int = Field(0, description="Sampling seed.")
     serve_host: str = Field("127.0.0.1", description="Host 'rag serve-llm' binds.")
     serve_port: int = Field(8080, ge=1, le=65535, description="Port 'rag serve-llm' binds.")
@@ -157,6 +157,11 @@ class Settings(BaseSettings):
     def _check(self) -> "Settings":
         if self.keyword_backend == "elasticsearch" and not self.elasticsearch_url:
             raise ValueError("keyword_backend=elasticsearch needs RAG_ELASTICSEARCH_URL")
+        if self.max_new_tokens >= self.llm_context:
+            raise ValueError(
+                f"max_new_tokens (RAG_MAX_NEW_TOKENS={self.max_new_tokens}) must be smaller than llm_context "
+                f"(RAG_LLM_CONTEXT={self.llm_context}): the prompt and the answer share the context window"
+            )
         return self
 
     @classmethod
@@ -211,9 +216,12 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "settings"
-            env = f"RAG_{loc.upper()}" if err["loc"] else ""
-            problems.append(f"{loc}{f' ({env})' if env else ''}: {err['msg']}")
+            message = err["msg"].removeprefix("Value error, ")
+            if not err["loc"]:  # a rule across settings: its message names them
+                problems.append(message)
+                continue
+            loc = ".".join(str(p) for p in err["loc"])
+            problems.append(f"{loc} (RAG_{loc.upper()}): {message}")
         raise ConfigError("invalid settings: " + "; ".join(problems)) from None
 
 

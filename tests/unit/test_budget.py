@@ -110,6 +110,11 @@ def test_prompt_limit_is_context_minus_answer():
         prompt_limit(0, 1)
 
 
+def test_an_answer_as_long_as_the_context_leaves_no_room_for_a_prompt():
+    with pytest.raises(PromptTooLong, match=r"max_new_tokens \(4096\) leaves no room .* 4096-token context"):
+        prompt_limit(4096, 4096)
+
+
 def test_drop_order_lists_every_state_from_all_to_nothing():
     assert drop_order(3, 2, min_passages=1) == [(3, 2), (2, 2), (1, 2), (1, 1), (1, 0), (0, 0)]
     assert drop_order(0, 1) == [(0, 1), (0, 0)]

@@ -47,6 +47,18 @@ def test_a_bad_value_names_the_environment_variable(monkeypatch: pytest.MonkeyPa
         load_settings()
 
 
+def test_an_answer_longer_than_the_context_is_rejected_naming_both_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RAG_MAX_NEW_TOKENS", "100000")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert "RAG_MAX_NEW_TOKENS=100000" in message and "RAG_LLM_CONTEXT=4096" in message
+    assert "Value error" not in message and ": settings:" not in message
+
+
 def test_an_unknown_setting_in_the_toml_file_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "rag.toml").write_text("top_kk = 4\n")
