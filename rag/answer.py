@@ -314,7 +314,7 @@ class Answerer:
             if close is not None:
                 close()
         text = guard.cut("".join(pieces)).strip()
-        self._finish(answer, text, prompt.passages, result.hits)
+        self._finish(answer, text, result.hits)
         timings["total"] = time.perf_counter() - started
         if not timings["first_token"]:
             timings["first_token"] = timings["total"]
@@ -329,8 +329,9 @@ class Answerer:
         yield answer.answer
         answer.timings["total"] = time.perf_counter() - started
 
-    def _finish(self, answer: Answer, text: str, passages: list[Passage], hits: Sequence[Hit] = ()) -> None:
-        """Citations, grounding and late refusals for the model's reply ``text``."""
+    def _finish(self, answer: Answer, text: str, hits: Sequence[Hit] = ()) -> None:
+        """Citations, grounding and late refusals for the model's reply ``text`` to ``answer.passages``."""
+        passages = answer.passages
         refusal = refusal_sentence(answer.language)
         if not text:
             answer.answer, answer.refused, answer.reason = refusal, True, EMPTY_ANSWER
@@ -355,7 +356,7 @@ class Answerer:
             )
             return
         if self.config.quote_unsupported and gives_way_to_a_quote(text, answer.grounding):
-            if self._quote(answer, passages, hits, table.piece_vectors):
+            if self._quote(answer, hits, table.piece_vectors):
                 return
         attribution = attribute(sentences, table, support)
         answer.answer = rewrite_markers(text, sentences, attribution.per_sentence)
@@ -369,10 +370,10 @@ class Answerer:
             claims = " ".join(s.text for s, numbers in zip(sentences, attribution.per_sentence) if n in numbers)
             answer.citations.append(citation(n, passage, hits, quote, claims))
 
-    def _quote(
-        self, answer: Answer, passages: list[Passage], hits: Sequence[Hit], piece_vectors: np.ndarray | None
-    ) -> bool:
-        """Answer with the passage window closest to the question, cited; False when none qualifies."""
+    def _quote(self, answer: Answer, hits: Sequence[Hit], piece_vectors: np.ndarray | None) -> bool:
+        """Answer with the window of ``answer.passages`` closest to the question, cited; False when none
+        qualifies."""
+        passages = answer.passages
         evidence = closest_evidence(answer.query or answer.question, [p.text for p in passages], self.embedder,
                                     self.config.support, piece_vectors)
         if evidence is None:
