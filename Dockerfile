@@ -41,7 +41,7 @@ COPY llm ./llm
 COPY ingest ./ingest
 COPY app ./app
 RUN pip install --no-deps --no-build-isolation . \
-    && python -c "import app.cli, rag.workspace, llm.factory, ingest.pipeline"
+    && python -c "import app.cli, app.workspace, llm.factory, ingest.pipeline"
 
 # --- runtime: the venv, a non-root user, nothing else ---------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -8,7 +8,7 @@ PDFS   ?=
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: install install-test run test bench clean readme-settings
+.PHONY: install install-test run test test-fast bench clean readme-settings
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ endif
 
 test: install-test
 	$(BIN)/python -m pytest -q
+
+# everything that loads no model and starts no server (under a minute)
+test-fast: install-test
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: install
 	$(BIN)/python bench/ingest.py

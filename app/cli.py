@@ -1,4 +1,8 @@
-"""The `rag` command line."""
+"""The `rag` command line.
+
+Each command imports the parts it needs inside its function: `rag --help`, `rag config` and `rag docs list`
+then start without loading torch, Chroma or llama.cpp (the only reason for imports inside functions here).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,13 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rag.errors import RagError
-from rag.settings import Settings, load_settings
+from rag.errors import RagError, engine_errors
+from rag.settings import Settings, load_settings, settings_markdown, settings_rows
+from rag.types import Mode
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Grounded answers from your own PDFs, with page citations.")
 docs_app = typer.Typer(no_args_is_help=True, help="List and remove ingested documents.")
@@ -25,6 +30,7 @@ app.add_typer(docs_app, name="docs")
 
 console = Console()
 errors = Console(stderr=True)
+CLIENT_LOGGERS = ("elastic_transport", "elasticsearch", "chromadb", "httpx", "urllib3")
 
 
 def _settings() -> Settings:
@@ -32,7 +38,7 @@ def _settings() -> Settings:
 
 
 def _workspace():  # noqa: ANN202 - imported lazily so `rag --help` stays fast
-    from rag.workspace import Workspace
+    from app.workspace import Workspace
 
     return Workspace(_settings())
 
@@ -44,6 +50,16 @@ def _will_generate() -> None:
     from llm.cpu_threads import configure_openmp
 
     configure_openmp(os.environ)
+
+
+def _mode(value: str | None) -> Mode | None:
+    """The --mode option as a retrieval mode (None: the setting)."""
+    if value is None:
+        return None
+    try:
+        return Mode.parse(value)
+    except RagError:
+        raise _fail(f"--mode must be {', '.join(m.value for m in Mode)}, not {value!r}") from None
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -58,6 +74,9 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what 
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:  # a store that is down gets our one line, not the clients' retry warnings and tracebacks
+        for name in CLIENT_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 # --- ingest ---------------------------------------------------------------------------------------
@@ -189,10 +208,9 @@ def search(
     as_json: bool = typer.Option(False, "--json", help="Print the JSON contract."),
 ) -> None:
     """Find the passages that answer a question (no language model involved)."""
-    if mode is not None and mode not in ("keyword", "dense", "hybrid"):
-        raise _fail(f"--mode must be keyword, dense or hybrid, not {mode!r}")
+    chosen = _mode(mode)
     try:
-        result = _workspace().search(query, top_k=top_k, mode=mode)  # type: ignore[arg-type]
+        result = _workspace().search(query, top_k=top_k, mode=chosen)
     except RagError as exc:
         raise _fail(str(exc))
     if as_json:
@@ -215,8 +233,6 @@ def search(
 @app.command()
 def config(markdown: bool = typer.Option(False, "--markdown", help="Print the settings table of the README.")) -> None:
     """Show every setting with its effective value (from defaults, rag.toml and RAG_* variables)."""
-    from rag.settings import settings_markdown, settings_rows
-
     if markdown:
         print(settings_markdown())
         return
@@ -242,9 +258,6 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print the finding
         settings = _settings()
     except RagError as exc:
         raise _fail(str(exc), 1)
-    if logging.getLogger().level > logging.INFO:  # without -v: the findings alone, no client retry logs
-        for name in ("elastic_transport", "elasticsearch", "chromadb", "httpx"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
     findings = run_checks(settings)
     if as_json:
         print(json.dumps([f.as_dict() for f in findings], ensure_ascii=False, indent=2))
@@ -265,13 +278,13 @@ def web(
     import os
 
     _will_generate()
-    from app.web_helpers import upload_limit_mb
+    from app.web.helpers import upload_limit_mb
 
     try:
         settings = _settings()
     except RagError as exc:
         raise _fail(str(exc))
-    script = Path(__file__).with_name("web.py")
+    script = Path(__file__).parent / "web" / "page.py"
     command = [
         sys.executable, "-m", "streamlit", "run", str(script),
         "--server.address", host or settings.web_host,
@@ -304,10 +317,11 @@ def eval_command(
 ) -> None:
     """Measure retrieval on questions with gold evidence: hit@k, hit within a 1,500-word context, MRR, nDCG,
     refusals; with --calibrate, fit the relevance gate's thresholds on them first."""
-    from rag.evaluation import METRIC_COLUMNS, calibrate_workspace, load_questions, run_eval, table_rows
+    from rag.eval.metrics import METRIC_COLUMNS, table_rows
+    from rag.eval.questions import load_questions
+    from rag.eval.run import calibrate_gate, run_eval
 
-    if mode is not None and mode not in ("keyword", "dense", "hybrid"):
-        raise _fail(f"--mode must be keyword, dense or hybrid, not {mode!r}")
+    picked = _mode(mode)
     try:
         items = load_questions(questions)
         workspace = _workspace()
@@ -324,14 +338,15 @@ def eval_command(
         missing = sorted({q.doc for q in items if q.answerable and Path(q.doc or "").name not in known})
         if missing:
             errors.print(f"[yellow]warning:[/] not ingested: {', '.join(missing)} (use --corpus)", highlight=False)
-        chosen = mode or workspace.settings.retrieval_mode
+        chosen = picked or Mode.parse(workspace.settings.retrieval_mode)
         fits = []
         if calibrate:
-            calibration, fits, runs = calibrate_workspace(workspace, items, source=str(questions))
+            calibration, fits, runs = calibrate_gate(workspace.retriever, workspace.catalog, items,
+                                                     embedding_model=workspace.embedder.name, source=str(questions))
             calibration.save(workspace.settings.gate_path)
-            run = runs[chosen]
+            run = runs[str(chosen)]
         else:
-            run = run_eval(workspace, items, mode=chosen)
+            run = run_eval(workspace.retriever, workspace.catalog, items, chosen, gate=workspace.gate)
     except RagError as exc:
         raise _fail(str(exc))
 
@@ -369,15 +384,9 @@ def _plain(text: str, *, end: str = "\n", style: str | None = None, err: bool = 
     (errors if err else console).print(text, end=end, style=style, markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
-def _answer_errors() -> tuple[type[BaseException], ...]:
-    from llm.errors import ChatFormatError, EngineError, PromptTooLong
-
-    return (RagError, EngineError, ChatFormatError, PromptTooLong)
-
-
 def _show_answer(stream, stream_text: bool) -> None:  # noqa: ANN001 - rag.answer.AnswerStream
     """Stream (or print) an answer, then why it was refused or the sources it cites."""
-    from rag.prompting import format_pages
+    from rag.answer.prompting import format_pages
 
     streamed = ""
     if stream_text:
@@ -429,7 +438,7 @@ def ask(
             print(json.dumps(stream.answer.as_dict(), ensure_ascii=False, indent=2))
             return
         _show_answer(stream, stream_text=not no_stream)
-    except _answer_errors() as exc:
+    except RagError as exc:
         raise _fail(str(exc))
 
 
@@ -439,8 +448,7 @@ def chat() -> None:
 
     /new starts a new conversation; /exit leaves.
     """
-    from llm.errors import EngineError
-    from rag.conversation import Conversation
+    from rag.answer.conversation import Conversation
 
     _will_generate()
     try:
@@ -469,9 +477,7 @@ def chat() -> None:
             continue
         try:
             _show_answer(workspace.ask(question, conversation), stream_text=True)
-        except EngineError as exc:
-            raise _fail(str(exc))
-        except _answer_errors() as exc:
+        except RagError as exc:  # a server may be back for the next question: the conversation goes on
             _plain(f"error: {exc}", style="bold red", err=True)
         _plain("")
 
@@ -484,34 +490,23 @@ def serve_llm(
 ) -> None:
     """Serve the configured GGUF (RAG_LLM_MODEL) over an OpenAI-compatible API (llama-cpp-python's server)."""
     _will_generate()
-    from llm.errors import EngineError
+    from app.workspace import engine_config
     from llm.factory import resolve_model_path
+    from llm.server import serve
 
     try:
         settings = _settings()
-        model = resolve_model_path(settings.llm_model)
-    except (RagError, EngineError, ValueError) as exc:
+        with engine_errors():
+            model = resolve_model_path(settings.llm_model)
+    except RagError as exc:
         raise _fail(str(exc))
     bind_host = host or settings.serve_host
     bind_port = port or settings.serve_port
     errors.print(f"serving {model.name} at http://{bind_host}:{bind_port}/v1 (Ctrl+C stops)", highlight=False)
-    from llm.server import serve
-    from rag.workspace import engine_config
-
-    config = engine_config(settings)
     try:
-        serve(
-            model,
-            host=bind_host,
-            port=bind_port,
-            context_length=config.context_length,
-            threads=config.threads,
-            chat_format=config.chat_format,
-            api_key=config.api_key,
-            decode_threads=config.decode_threads,
-            fast_copy_dir=config.fast_copy_dir,
-        )
-    except (EngineError, ValueError) as exc:
+        with engine_errors():
+            serve(model, engine_config(settings), host=bind_host, port=bind_port)
+    except (RagError, ValueError) as exc:
         raise _fail(str(exc))
 
 

@@ -19,7 +19,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
+from huggingface_hub import try_to_load_from_cache
+
+from app.workspace import embedder_config, open_keyword_index, open_vectors
+from llm.errors import ModelNotFound
+from llm.factory import resolve_model_path
+from llm.llamacpp_engine import gguf_chat_format
 from rag.errors import RagError
+from rag.index.catalog import Catalog
+from rag.index.embeddings import open_embedder
+from rag.models import resolve_model
+from rag.retrieve.rerank import choose_reranker
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -89,7 +99,6 @@ def _catalog_state(settings: Settings) -> tuple[set[str], dict[str, str], int] |
     path = settings.catalog_path
     if not path.exists():
         return set(), {}, 0
-    from rag.catalog import Catalog
 
     try:
         catalog = Catalog(path)
@@ -157,8 +166,6 @@ def _check_store(
 
 def check_keyword(settings: Settings) -> list[Finding]:
     """The keyword backend answers, and holds every document the catalog lists."""
-    from rag.keyword.base import open_keyword_index
-
     elastic = settings.keyword_backend == "elasticsearch"
     setting = "RAG_ELASTICSEARCH_INDEX" if elastic else "RAG_HOME"
     return _check_store(
@@ -172,12 +179,10 @@ def check_keyword(settings: Settings) -> list[Finding]:
 
 def check_vectors(settings: Settings) -> list[Finding]:
     """The vector store answers (embedded Chroma or a Chroma server) and holds every catalog document."""
-    from rag.vectors import open_vector_store
-
     return _check_store(
         settings,
         "chroma server" if settings.chroma_url else "chroma",
-        lambda: open_vector_store(settings.chroma_url, settings.chroma_path, settings.chroma_collection),
+        lambda: open_vectors(settings),
         f"check {'RAG_CHROMA_URL' if settings.chroma_url else 'RAG_HOME'}",
         "check RAG_CHROMA_COLLECTION, or re-ingest them (`rag docs remove` then `rag ingest`)",
     )
@@ -208,8 +213,6 @@ def check_embedding(settings: Settings, loader: Callable[[Settings], Any] | None
 
 
 def _load_embedder(settings: Settings) -> Any:
-    from rag.embeddings import embedder_config, open_embedder
-
     return open_embedder(embedder_config(settings))
 
 
@@ -219,14 +222,10 @@ def _offline() -> bool:
 
 def _hf_local(model: str) -> str | None:
     """A local folder for ``model``: a path, a packaged copy, or a snapshot in the Hugging Face cache."""
-    from rag.models import resolve_model
-
     resolved = resolve_model(model)
     if Path(resolved).exists():
         return resolved
     try:
-        from huggingface_hub import try_to_load_from_cache
-
         cached = try_to_load_from_cache(model, "config.json")
     except Exception:  # not an id the hub library accepts
         return None
@@ -234,12 +233,10 @@ def _hf_local(model: str) -> str | None:
 
 
 def check_reranker(settings: Settings, chooser: Callable[..., Any] | None = None) -> list[Finding]:
-    """Reranking, resolved exactly as searches resolve it (``rag.rerank.choose_reranker``): off on purpose,
+    """Reranking, resolved exactly as searches resolve it (``rag.retrieve.rerank.choose_reranker``): off on purpose,
     on with a cross-encoder that loads, or off under ``auto`` and why."""
-    if chooser is None:
-        from rag.rerank import choose_reranker as chooser
     try:
-        choice = chooser(settings.reranker, settings.reranker_model)
+        choice = (chooser or choose_reranker)(settings.reranker, settings.reranker_model)
     except RagError as exc:  # a cross-encoder the user named explicitly cannot be loaded
         return [_error("reranker", str(exc))]
     if choice.enabled:
@@ -302,9 +299,6 @@ def _check_llm_server(settings: Settings, http_get: Callable[..., Any]) -> list[
 
 
 def _check_gguf(settings: Settings) -> list[Finding]:
-    from llm.errors import ModelNotFound
-    from llm.factory import resolve_model_path
-
     try:
         path = resolve_model_path(settings.llm_model)
     except ModelNotFound as exc:
@@ -318,8 +312,6 @@ def _check_gguf(settings: Settings) -> list[Finding]:
         return [_error("llm model", f"{path} is not a GGUF file; set RAG_LLM_MODEL to a .gguf model")]
     if importlib.util.find_spec("llama_cpp") is None:
         return [_error("llm model", "llama-cpp-python is not installed; reinstall the project or set RAG_LLM_BACKEND")]
-    from llm.llamacpp_engine import gguf_chat_format
-
     try:
         chat_format = gguf_chat_format(path, settings.llm_chat_format)  # opens the vocabulary, not the weights
     except ValueError as exc:  # an unknown chat format name

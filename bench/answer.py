@@ -40,12 +40,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.workspace import Workspace  # noqa: E402
 from ingest.discover import discover  # noqa: E402
 from llm.cpu_threads import configure_openmp  # noqa: E402
-from rag.answer import MODEL_REFUSED, NO_PASSAGES, NOT_IN_LANGUAGE, Answer  # noqa: E402
-from rag.evaluation import Question, load_questions  # noqa: E402
+from rag.answer.result import MODEL_REFUSED, NO_PASSAGES, NOT_IN_LANGUAGE, Answer
+from rag.eval.questions import Question, load_questions
 from rag.settings import load_settings  # noqa: E402
-from rag.workspace import Workspace  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 STAGES = ("retrieve", "rerank", "first_token", "total")

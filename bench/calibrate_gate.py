@@ -1,6 +1,6 @@
-"""Fit the relevance gate calibration that ships in rag/data/gate.json, and print how it was fitted.
+"""Fit the relevance gate calibration that ships in rag/gate/calibration.json, and print how it was fitted.
 
-    python bench/calibrate_gate.py [--shared-home DIR] [--out rag/data/gate.json] [--embedding-model ID]
+    python bench/calibrate_gate.py [--shared-home DIR] [--out rag/gate/calibration.json] [--embedding-model ID]
 
 It pools two question sets, each over its own corpus and data folder:
 - the generated fixture corpus of the tests (tests/fixtures/corpus_factory.py): 10 short documents;
@@ -28,10 +28,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.evaluation import load_questions, run_eval  # noqa: E402
-from rag.gate import calibrate, signature  # noqa: E402
+from app.workspace import Workspace  # noqa: E402
+from rag.eval.questions import load_questions
+from rag.eval.run import run_eval
+from rag.gate.fit import calibrate
+from rag.gate.model import Calibration, signature
 from rag.settings import load_settings  # noqa: E402
-from rag.workspace import Workspace  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 MODES = ("hybrid", "keyword", "dense")
@@ -46,7 +48,7 @@ def collect(home: Path, corpus: Path, questions_path: Path, embedder=None, model
     questions = load_questions(questions_path)
     samples = {}
     for mode in MODES:
-        run = run_eval(workspace, questions, mode=mode)
+        run = run_eval(workspace.retriever, workspace.catalog, questions, mode)
         samples[signature(mode, False)] = ([o.features for o in run.outcomes], [o.answerable for o in run.outcomes])
     embedder = workspace.embedder
     workspace.close()
@@ -56,7 +58,7 @@ def collect(home: Path, corpus: Path, questions_path: Path, embedder=None, model
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared-home", default=None, help="data folder holding ../shared/corpus (reused)")
-    parser.add_argument("--out", default=str(ROOT / "rag" / "data" / "gate.json"))
+    parser.add_argument("--out", default=str(ROOT / "rag" / "gate" / "calibration.json"))
     parser.add_argument("--embedding-model", default=None, help="fit for this embedding model and add to --out")
     args = parser.parse_args()
 
@@ -88,7 +90,6 @@ def main() -> None:
     }
     calibration, reports = calibrate(pooled, meta)
     if args.embedding_model:  # add to the shipped file under model-specific names
-        from rag.gate import Calibration
 
         base = Calibration.load(Path(args.out))
         models = dict(base.models)

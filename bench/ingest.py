@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.workspace import Workspace  # noqa: E402
 from ingest.discover import discover  # noqa: E402
 from rag.settings import load_settings  # noqa: E402
-from rag.workspace import Workspace  # noqa: E402
 
 
 def peak_rss_mb() -> float:

@@ -33,10 +33,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.workspace import Workspace  # noqa: E402
 from ingest.discover import discover  # noqa: E402
-from rag.evaluation import load_questions, run_eval  # noqa: E402
+from rag.eval.questions import load_questions
+from rag.eval.run import run_eval
 from rag.settings import load_settings  # noqa: E402
-from rag.workspace import Workspace  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 COLUMNS = ("hit@1", "hit@5", "hit@10", "hit@budget", "page_hit@5", "mrr@10", "ndcg@10", "refused_unanswerable", "refused_answerable")
@@ -51,14 +52,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def latencies(workspace: Workspace, questions: list[str], mode: str, repeat: int = 2) -> list[float]:
-    retriever = workspace.retriever
     for text in questions[:3]:
-        retriever.search(text, mode=mode)  # warm caches
+        workspace.search(text, mode=mode)  # warm caches
     out = []
     for _ in range(repeat):
         for text in questions:
             started = time.perf_counter()
-            retriever.search(text, mode=mode)
+            workspace.search(text, mode=mode)  # retrieval and the relevance gate, as users get it
             out.append((time.perf_counter() - started) * 1000)
     return out
 
@@ -175,20 +175,20 @@ def main() -> None:
 
     rows: dict[str, dict[str, Any]] = {}
     for mode in ("keyword", "dense", "hybrid"):
-        run = run_eval(workspace, questions, mode=mode)
+        run = run_eval(workspace.retriever, workspace.catalog, questions, mode, gate=workspace.gate)
         times = latencies(workspace, texts, mode)
         rows[mode] = {**run.summary["overall"], "gate_auc": run.summary["gate_auc"], "p50_ms": percentile(times, 0.5),
                       "p95_ms": percentile(times, 0.95), "by_type": run.summary["by_type"]}
 
     # --- hybrid + rerank
-    from rag.rerank import choose_reranker
+    from rag.retrieve.rerank import choose_reranker
 
     base = load_settings()
     choice = choose_reranker(base.reranker, base.reranker_model)
     proxy = choice.reranker is None
     note = choice.note
     if proxy:
-        from rag.rerank import CrossEncoderReranker
+        from rag.retrieve.rerank import CrossEncoderReranker
 
         reranker = CrossEncoderReranker.load(str(proxy_cross_encoder(Path(tempfile.mkdtemp(prefix="rag-proxy-ce-")))), local_only=True)
     else:
@@ -199,7 +199,7 @@ def main() -> None:
     rerank_row: dict[str, Any] = {"p50_ms": None, "p95_ms": None, "rerank_p50_ms": percentile(rerank_ms, 0.5),
                                   "rerank_p95_ms": percentile(rerank_ms, 0.95), "reranker": reranker.name, "proxy": proxy}
     if not proxy:
-        run = run_eval(workspace, questions, mode="hybrid")
+        run = run_eval(workspace.retriever, workspace.catalog, questions, "hybrid", gate=workspace.gate)
         rerank_row.update(run.summary["overall"], gate_auc=run.summary["gate_auc"], by_type=run.summary["by_type"])
     times = latencies(workspace, texts, "hybrid", repeat=1)
     rerank_row["p50_ms"], rerank_row["p95_ms"] = percentile(times, 0.5), percentile(times, 0.95)

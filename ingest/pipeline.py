@@ -14,28 +14,19 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Protocol, Sequence
-
-import numpy as np
+from typing import Callable, Literal, Sequence
 
 from ingest.chunking import chunk_document
 from ingest.lock import IngestLock
 from ingest.pdf_reader import read_pdf
 from rag.errors import BackendUnavailable, DocumentError
-from rag.stores import Stores
+from rag.index.embeddings import PassageEmbedder
+from rag.index.stores import Stores
 from rag.types import doc_id_for
 
 log = logging.getLogger(__name__)
 
 Status = Literal["added", "replaced", "unchanged", "duplicate", "moved", "failed", "not processed"]
-
-
-class PassageEmbedder(Protocol):
-    name: str
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
-
-    def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ def resolve_model_path(model: str | Path) -> Path:
 def open_engine(config: EngineConfig) -> ChatEngine:
     """Build the engine ``config`` describes. Loading a model can take a while; nothing is downloaded."""
     if config.backend == "llamacpp":
-        from llm.llamacpp_engine import LlamaCppEngine
+        from llm.llamacpp_engine import LlamaCppEngine  # heavy: loaded on first use, not when the module is imported
 
         return LlamaCppEngine(
             resolve_model_path(config.model),
@@ -68,7 +68,7 @@ def open_engine(config: EngineConfig) -> ChatEngine:
             state_dir=config.state_dir,
         )
     if config.backend == "openai":
-        from llm.openai_engine import OpenAIEngine
+        from llm.openai_engine import OpenAIEngine  # heavy: loaded on first use, not when the module is imported
 
         return OpenAIEngine(
             config.url,
@@ -80,7 +80,7 @@ def open_engine(config: EngineConfig) -> ChatEngine:
             url_setting=config.url_setting,
         )
     if config.backend == "transformers":
-        from llm.transformers_engine import TransformersEngine
+        from llm.transformers_engine import TransformersEngine  # heavy: loaded on first use, not when the module is imported
 
         return TransformersEngine(
             config.model,

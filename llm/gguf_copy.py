@@ -99,7 +99,7 @@ def fast_cpu_model(path: Path, cache_dir: Path, read_metadata: Callable[[Path], 
 
 
 def _requantize(source: Path, target: Path, ftype: int) -> None:
-    import llama_cpp
+    import llama_cpp  # heavy: loaded on first use, not when the module is imported
 
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftype

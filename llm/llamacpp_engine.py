@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 def _require_llama_cpp() -> Any:
     configure_openmp(os.environ)  # in time unless torch has loaded the (shared) OpenMP runtime already
     try:
-        import llama_cpp
+        import llama_cpp  # heavy: loaded on first use, not when the module is imported
     except ImportError as exc:  # pragma: no cover - llama-cpp-python is a dependency
         raise EngineError(
             "llama-cpp-python is not installed; install it (pip install 'llama-cpp-python[server]') "

@@ -66,7 +66,7 @@ def llama2_system_close(tokenize: Callable[[str], list[int]]) -> tuple[int, ...]
 
 def stable_start_for(llama: Any, llama2: bool) -> StableStart:
     """The stable-start rule of a loaded ``llama_cpp.Llama`` (``llama2``: the prompt is in Llama 2's format)."""
-    import llama_cpp
+    import llama_cpp  # heavy: loaded on first use, not when the module is imported
 
     vocab = llama._model.vocab
 
@@ -107,7 +107,7 @@ class SavedStarts:
 
     def restore(self, llama: Any, ids: Sequence[int]) -> bool:
         """Put the saved state of ``ids`` into llama's (cleared) cache; False when there is none to use."""
-        import llama_cpp
+        import llama_cpp  # heavy: loaded on first use, not when the module is imported
 
         path, header = self.path(ids), _header(ids)
         try:
@@ -133,7 +133,7 @@ class SavedStarts:
 
     def store(self, llama: Any, ids: Sequence[int]) -> None:
         """Save the state of sequence 0, which holds exactly ``ids`` (written whole or not at all)."""
-        import llama_cpp
+        import llama_cpp  # heavy: loaded on first use, not when the module is imported
 
         size = llama_cpp.llama_state_seq_get_size(llama.ctx, 0)
         state = (ctypes.c_uint8 * size)()

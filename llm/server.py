@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from llm.chat_format import LLAMA2, llama2_prompt_text, prepare_messages
+from llm.config import EngineConfig
 from llm.errors import ChatFormatError, EngineError
+from llm.factory import resolve_model_path
 from llm.llamacpp_engine import cpu_load_plan, gguf_chat_format, read_gguf_metadata
 from llm.prompt_prefix import StableStart, stable_start_for, start_from
 from llm.protocol import Message
@@ -46,7 +48,7 @@ def register_exact_llama2_format() -> str:
     """Register the exact Llama 2 chat format with llama-cpp-python (once) and return its name."""
     global _registered
     if not _registered:
-        from llama_cpp import llama_chat_format
+        from llama_cpp import llama_chat_format  # heavy: loaded on first use, not when the module is imported
 
         def exact_llama2(messages: list[dict[str, Any]], **_: Any) -> Any:
             # Tokenized by llama-cpp-python with special tokens parsed and BOS added (added_special=False).
@@ -73,7 +75,7 @@ def build_app(
 
     Threads and the Q8_0 copy are chosen as the in-process engine chooses them (:class:`LlamaCppEngine`).
     """
-    from llama_cpp.server.app import create_app
+    from llama_cpp.server.app import create_app  # heavy: loaded on first use, not when the module is imported
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 
     path = Path(model_path).expanduser()
@@ -114,7 +116,7 @@ def _prepare_served_model(llama2: bool, stable_start: StableStart | None = None)
       thread that drives llama.cpp has its own OpenMP thread team, and a team left for another falls asleep,
       so tokens paid wake-ups (SmolLM2 on 2 cores: 29-55 tokens/s from run to run before, 49-59 after).
     """
-    from llama_cpp.server import app as server_app
+    from llama_cpp.server import app as server_app  # heavy: loaded on first use, not when the module is imported
 
     proxy = getattr(server_app, "_llama_proxy", None)
     llama = getattr(proxy, "_current_model", None)
@@ -145,20 +147,26 @@ def _prepare_served_model(llama2: bool, stable_start: StableStart | None = None)
     llama.generate = generate_from_stable_start
 
 
-def serve(model_path: str | Path, host: str = "127.0.0.1", port: int = 8080, **options: Any) -> None:
-    """Serve ``model_path`` at ``http://{host}:{port}/v1`` until interrupted (blocking).
+def serve(model_path: str | Path, config: EngineConfig, *, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Serve ``model_path`` at ``http://{host}:{port}/v1`` until interrupted (blocking), with the context,
+    threads, chat format, API key and Q8_0 copy folder of ``config`` (as the in-process engine would load it)."""
+    import uvicorn  # the ASGI server: only `rag serve-llm` needs it
 
-    ``options`` are :func:`build_app`'s keyword arguments (context_length, threads, chat_format, ...).
-    """
-    import uvicorn
-
-    app = build_app(model_path, host=host, port=port, **options)
+    app = build_app(
+        model_path,
+        host=host,
+        port=port,
+        context_length=config.context_length,
+        threads=config.threads,
+        chat_format=config.chat_format,
+        api_key=config.api_key,
+        decode_threads=config.decode_threads,
+        fast_copy_dir=config.fast_copy_dir,
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from llm.factory import resolve_model_path
-
     parser = argparse.ArgumentParser(prog="python -m llm.server", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="auto", help="GGUF path; 'auto' serves the packaged SmolLM2")
     parser.add_argument("--host", default="127.0.0.1")
@@ -172,10 +180,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        serve(
-            resolve_model_path(args.model),
-            host=args.host,
-            port=args.port,
+        config = EngineConfig(
             context_length=args.context_length,
             threads=args.threads,
             chat_format=args.chat_format,
@@ -183,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             decode_threads=args.decode_threads,
             fast_copy_dir=args.fast_copy_dir,
         )
+        serve(resolve_model_path(args.model), config, host=args.host, port=args.port)
     except (EngineError, ValueError) as exc:
         parser.exit(2, f"error: {exc}\n")
 

@@ -47,8 +47,8 @@ class TransformersEngine:
         device: str = "auto",
         dtype: str = "auto",
     ) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        import torch  # heavy: loaded on first use, not when the module is imported
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: loaded on first use, not when the module is imported
 
         source = str(model).strip()
         if source in ("", "auto"):
@@ -102,7 +102,7 @@ class TransformersEngine:
         return "".join(self.stream(messages, params))
 
     def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[str]:
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer  # heavy: loaded on first use, not when the module is imported
 
         torch = self._torch
         ids = self.prompt_ids(messages)

@@ -3,7 +3,40 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
+
+from rag.errors import ConfigError
+
+
+class Mode(str, Enum):
+    """Which retrievers run: both lists fused, BM25 alone, or embeddings alone."""
+
+    HYBRID = "hybrid"
+    KEYWORD = "keyword"
+    DENSE = "dense"
+
+    def __str__(self) -> str:
+        return self.value
+
+    __format__ = str.__format__
+
+    @property
+    def uses_keyword(self) -> bool:
+        return self is not Mode.DENSE
+
+    @property
+    def uses_dense(self) -> bool:
+        return self is not Mode.KEYWORD
+
+    @classmethod
+    def parse(cls, value: "Mode | str") -> "Mode":
+        """The mode named ``value``; a ConfigError naming the valid ones otherwise."""
+        try:
+            return cls(str(value).strip().lower()) if not isinstance(value, cls) else value
+        except ValueError:
+            valid = ", ".join(m.value for m in cls)
+            raise ConfigError(f"retrieval mode must be one of {valid}, not {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -37,6 +70,11 @@ def doc_id_for(sha256: str) -> str:
 def chunk_id_for(doc_id: str, index: int) -> str:
     """Chunk ids come from content (document hash + index), so re-ingesting yields the same ids."""
     return f"{doc_id}-{index:05d}"
+
+
+def doc_id_of(chunk_id: str) -> str:
+    """The document a chunk id (:func:`chunk_id_for`) belongs to."""
+    return chunk_id.rsplit("-", 1)[0]
 
 
 @dataclass(frozen=True)

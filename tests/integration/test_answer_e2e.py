@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from llm.protocol import GenerationParams, Message
 from rag.analysis import contains_cjk
-from rag.prompting import INSTRUCTION_OMITTED
-from rag.refusal import REFUSALS
+from rag.answer.prompting import INSTRUCTION_OMITTED
+from rag.answer.refusal import REFUSALS
 from tests.fixtures.pdfs import make_pdf
 
 pytestmark = pytest.mark.slow
@@ -75,8 +75,8 @@ def real_engine(smollm2_gguf: Path):
 @pytest.fixture(scope="module")
 def planted_home(fixture_corpus: tuple[Path, Path], embedder, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fixture corpus plus the planted bulletin, ingested once for this module."""
+    from app.workspace import Workspace
     from rag.settings import Settings
-    from rag.workspace import Workspace
 
     folder = tmp_path_factory.mktemp("answer-corpus")
     for pdf in fixture_corpus[0].glob("*.pdf"):
@@ -93,8 +93,8 @@ def planted_home(fixture_corpus: tuple[Path, Path], embedder, tmp_path_factory: 
 
 
 def _workspace(home: Path, embedder, engine):  # noqa: ANN001, ANN202
+    from app.workspace import Workspace
     from rag.settings import Settings
-    from rag.workspace import Workspace
 
     settings = Settings(home=home, reranker="none", gate=True, gate_calibration=None, min_support=0.5,
                         temperature=0.0, max_new_tokens=64, history_turns=6)

@@ -25,7 +25,7 @@ GOOD = ["Tidal barrages generate electricity from the rise and fall of sea level
 @pytest.fixture
 def run(rag_home: Path, embedder, monkeypatch: pytest.MonkeyPatch):
     """Invoke the CLI in-process with RAG_HOME set, sharing the loaded embedding model."""
-    from rag.workspace import Workspace
+    from app.workspace import Workspace
 
     monkeypatch.setenv("RAG_HOME", str(rag_home))
     monkeypatch.setattr(cli, "_workspace", lambda: Workspace(cli._settings(), embedder=embedder))

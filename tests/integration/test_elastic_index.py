@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from rag.errors import BackendUnavailable
-from rag.keyword import KeywordIndex, open_keyword_index
-from rag.keyword.elastic import ElasticsearchIndex
+from app.workspace import open_keyword_index
+from rag.index.keyword.base import KeywordIndex
+from rag.index.keyword.elastic import ElasticsearchIndex
 from rag.settings import Settings
 from rag.types import Chunk, chunk_id_for
 from tests.servers import free_port
@@ -280,7 +281,7 @@ def test_the_client_speaks_a_media_type_elasticsearch_8_accepts():
     assert _Elasticsearch8Handler.seen and all("compatible-with=8" in accept for accept in _Elasticsearch8Handler.seen)
 
 
-def test_from_settings_uses_the_elasticsearch_settings(rag_home: Path):
+def test_the_workspace_opens_elasticsearch_with_its_settings(rag_home: Path):
     settings = Settings(
         home=rag_home,
         keyword_backend="elasticsearch",
@@ -289,5 +290,5 @@ def test_from_settings_uses_the_elasticsearch_settings(rag_home: Path):
         elasticsearch_shards=3,
         elasticsearch_replicas=1,
     )
-    with ElasticsearchIndex.from_settings(settings) as index:
+    with open_keyword_index(settings) as index:
         assert (index.url, index.index, index.shards, index.replicas) == ("http://127.0.0.1:9201", "my-chunks", 3, 1)

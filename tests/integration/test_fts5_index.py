@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.errors import BackendUnavailable
-from rag.keyword import KeywordIndex
 from rag.analysis import analyze
-from rag.keyword.fts5 import Fts5Index, lucene_length, tf_tokens
+from rag.errors import BackendUnavailable
+from rag.index.keyword.base import KeywordIndex
+from rag.index.keyword.fts5 import Fts5Index, lucene_length, tf_tokens
 from rag.types import Chunk, chunk_id_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -228,7 +228,7 @@ def test_a_writer_waits_for_another_writer_instead_of_failing(index: Fts5Index, 
 _READER = """
 import json, sys
 from pathlib import Path
-from rag.keyword.fts5 import Fts5Index
+from rag.index.keyword.fts5 import Fts5Index
 with Fts5Index(Path(sys.argv[1])) as index:
     print(json.dumps(index.search("trust attention", 5)))
 """
@@ -236,7 +236,7 @@ with Fts5Index(Path(sys.argv[1])) as index:
 _WRITER = """
 import sys
 from pathlib import Path
-from rag.keyword.fts5 import Fts5Index
+from rag.index.keyword.fts5 import Fts5Index
 from rag.types import Chunk
 per_doc = int(sys.argv[2])
 with Fts5Index(Path(sys.argv[1])) as index:

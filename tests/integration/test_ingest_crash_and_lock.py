@@ -23,7 +23,7 @@ _WORKER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from rag.settings import load_settings
-    from rag.workspace import Workspace
+    from app.workspace import Workspace
 
     home, marker, *files = sys.argv[1:]
     workspace = Workspace(load_settings(home=home))

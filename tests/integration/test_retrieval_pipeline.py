@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from app.workspace import Workspace
 from rag.settings import Settings
-from rag.workspace import Workspace
 from tests.fixtures.tiny_cross_encoder import build_tiny_cross_encoder
 
 EASY = "What does error code E17 mean on the Corvina X2?"
@@ -132,6 +132,6 @@ def test_rag_eval_calibrate_writes_a_gate_the_next_search_uses(cli_env: Path, fi
     assert data["meta"]["questions"] == str(fixture_corpus[1])
     workspace = Workspace(Settings(home=fixture_index, reranker="none", gate_calibration=written), embedder=embedder)
     try:
-        assert workspace.gate_calibration.source == str(written)
+        assert workspace.gate.calibration.source == str(written)
     finally:
         workspace.close()

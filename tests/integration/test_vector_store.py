@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rag.index.vectors import ChromaStore
 from rag.types import Chunk, chunk_id_for
-from rag.vectors import ChromaStore
 
 
 def chunk(index: int) -> Chunk:

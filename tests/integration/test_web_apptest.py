@@ -16,7 +16,7 @@ from tests.fixtures.pdfs import make_pdf
 
 pytestmark = pytest.mark.slow
 
-WEB = Path(__file__).resolve().parents[2] / "app" / "web.py"
+WEB = Path(__file__).resolve().parents[2] / "app" / "web" / "page.py"
 TIMEOUT = 300  # seconds a single script run may take (loading models on 2 shared cores)
 
 TELESCOPE = [

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.evaluation import EvalRun, load_questions, run_eval
+from app.workspace import Workspace
+from rag.eval.questions import load_questions
+from rag.eval.run import EvalRun, run_eval
 from rag.settings import Settings
-from rag.workspace import Workspace
 
 pytestmark = [pytest.mark.slow]
 
@@ -30,7 +31,8 @@ def fixture_runs(fixture_index: Path, fixture_corpus, embedder) -> dict[str, Eva
     workspace = Workspace(Settings(home=fixture_index, reranker="none"), embedder=embedder)
     try:
         questions = load_questions(fixture_corpus[1])
-        return {mode: run_eval(workspace, questions, mode=mode) for mode in ("hybrid", "keyword", "dense")}
+        return {mode: run_eval(workspace.retriever, workspace.catalog, questions, mode, gate=workspace.gate)
+                for mode in ("hybrid", "keyword", "dense")}
     finally:
         workspace.close()
 
@@ -86,15 +88,16 @@ def dev_runs(embedder, tmp_path_factory) -> dict[str, EvalRun]:
         report = workspace.ingest(sorted((shared / "corpus").glob("*.pdf")))
         assert report.ok, [r.reason for r in report.failed]
         questions = load_questions(shared / "eval" / "dev-questions.jsonl")
-        return {mode: run_eval(workspace, questions, mode=mode) for mode in ("hybrid", "keyword", "dense")}
+        return {mode: run_eval(workspace.retriever, workspace.catalog, questions, mode, gate=workspace.gate)
+                for mode in ("hybrid", "keyword", "dense")}
     finally:
         workspace.close()
 
 
 def _shipped_path() -> Path:
-    import rag
+    import rag.gate.model
 
-    return Path(rag.__file__).parent / "data" / "gate.json"
+    return Path(rag.gate.model.__file__).parent / rag.gate.model.SHIPPED
 
 
 @pytest.mark.shared

@@ -4,38 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer import MODEL_REFUSED, NO_PASSAGES, NOT_IN_LANGUAGE, QUOTED, AnswerConfig, Answerer
-from rag.conversation import Conversation
+from rag.answer.conversation import Conversation
+from rag.answer.pipeline import AnswerConfig, Answerer
+from rag.answer.refusal import REFUSALS
+from rag.answer.result import MODEL_REFUSED, NO_PASSAGES, NOT_IN_LANGUAGE, QUOTED
 from rag.errors import InvalidQuestion
-from rag.refusal import REFUSALS
-from rag.retrieval import SearchResult
-from rag.types import Chunk, Hit
+from tests.fixtures.answering import GPUS, HEADS, CountingEmbedder, StubSearch, hit
 from tests.fixtures.scripted_engine import ScriptedEngine
-
-HEADS = "In this work we employ h = 8 parallel attention layers, or heads. For each of these we use dk = dv = 64."
-GPUS = "Pretraining Llama 2 7B took 184,320 GPU hours on A100-80GB GPUs; the 70B model took 1,720,320 GPU hours."
-
-
-def hit(text: str, doc: str, page: int, rank: int, title: str) -> Hit:
-    chunk = Chunk(f"{doc}-{rank:05d}", doc, rank, text, page, page, rank * 10_000, rank * 10_000 + len(text))
-    return Hit(chunk=chunk, score=1.0 / rank, scores={"fused": 1.0 / rank}, title=title, file=f"{doc}.pdf")
-
-
-class StubSearch:
-    """Retrieval with a fixed result; records the queries it was asked."""
-
-    def __init__(self, hits=None, answerable=True, reason=""):
-        self.hits = hits if hits is not None else [
-            hit(HEADS, "attention", 5, 1, "Attention Is All You Need"),
-            hit(GPUS, "llama2", 7, 2, "Llama 2"),
-        ]
-        self.answerable, self.reason = answerable, reason
-        self.queries: list[str] = []
-
-    def __call__(self, query: str) -> SearchResult:
-        self.queries.append(query)
-        return SearchResult(query=query, hits=list(self.hits), mode="hybrid", answerable=self.answerable,
-                            reason=self.reason, timings={"retrieve": 0.008, "rerank": 0.002, "total": 0.012})
 
 
 class EngineSource:
@@ -185,8 +160,6 @@ def test_a_quote_never_carries_instruction_like_text_planted_in_a_passage(embedd
 
 
 def test_a_quote_embeds_only_the_question_beyond_what_the_grounding_check_embedded(embedder):
-    from tests.unit.test_evidence import CountingEmbedder
-
     reply = "The Transformer uses 12 heads designed by a chef."
     counting = CountingEmbedder(embedder)
     pipeline, _, _ = answerer(replies=[reply], embedder=counting, quote_unsupported=False)

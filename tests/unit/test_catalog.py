@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from rag.catalog import DELETING, PENDING, READY, Catalog
+from rag.index.catalog import DELETING, PENDING, READY, Catalog
 from rag.types import Chunk, chunk_id_for
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.citations import attribute, parse_markers, rewrite_markers, split_sentences, strip_markers
-from rag.grounding import support_table
+from rag.answer.citations import attribute, parse_markers, rewrite_markers, split_sentences, strip_markers
+from rag.answer.grounding import support_table
 
 HEADS = (
     "Multi-head attention allows the model to jointly attend to information from different subspaces. "

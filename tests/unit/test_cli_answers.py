@@ -8,10 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from app import cli
-from rag.answer import AnswerConfig, Answerer
-from rag.refusal import REFUSALS
+from rag.answer.pipeline import AnswerConfig, Answerer
+from rag.answer.refusal import REFUSALS
+from tests.fixtures.answering import HEADS, StubSearch, hit
 from tests.fixtures.scripted_engine import ScriptedEngine
-from tests.unit.test_answer_pipeline import HEADS, StubSearch, hit
 
 
 class FakeWorkspace:

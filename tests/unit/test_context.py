@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from ingest.chunking import chunk_document, document_text
-from rag.context import assemble, assemble_leading, within_budget
+from rag.answer.context import assemble, assemble_leading, within_budget
 from rag.types import Hit, Page, ParsedDocument
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.conversation import (
+from rag.answer.conversation import (
     Conversation,
     Turn,
     accept_rewrite,

@@ -6,7 +6,8 @@ from collections import Counter
 from pathlib import Path
 
 from ingest.pdf_reader import read_pdf
-from rag.evaluation import load_questions, normalize_for_match
+from rag.eval.metrics import normalize_for_match
+from rag.eval.questions import load_questions
 
 
 def test_there_are_at_least_thirty_questions_of_every_kind(fixture_corpus):

@@ -8,18 +8,17 @@ from pathlib import Path
 import pytest
 
 from rag.errors import ConfigError
-from rag.evaluation import (
-    Question,
+from rag.eval.metrics import (
     QuestionOutcome,
     RankedChunk,
     budget_text,
     contains_phrase,
     judge,
-    load_questions,
     normalize_for_match,
     roc_auc,
     summarize,
 )
+from rag.eval.questions import Question, load_questions
 
 
 def _question(**overrides) -> Question:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.fusion import reciprocal_rank_fusion, standardized_fusion, z_scores
+from rag.retrieve.fusion import reciprocal_rank_fusion, standardized_fusion, z_scores
 
 KEYWORD = [("a", 12.0), ("b", 8.0), ("c", 1.0)]
 DENSE = [("c", 0.81), ("d", 0.80), ("a", 0.40)]

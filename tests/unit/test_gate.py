@@ -8,17 +8,10 @@ from pathlib import Path
 import pytest
 
 from rag.errors import ConfigError
-from rag.gate import (
-    Calibration,
-    Evidence,
-    Gate,
-    GateModel,
-    calibrate,
-    choose_threshold,
-    features,
-    fit_model,
-    missing_terms,
-)
+from rag.gate.decide import Gate
+from rag.gate.features import Evidence, features, missing_terms
+from rag.gate.fit import calibrate, choose_threshold, fit_model
+from rag.gate.model import Calibration, GateModel
 
 DF = {"mani": 300, "train": 400, "boiler": 3, "litr": 40, "corvina": 5, "x2": 5, "h100": 0, "gpu": 30, "larg": 200, "price": 0}
 

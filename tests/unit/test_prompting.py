@@ -6,8 +6,8 @@ import pytest
 
 from llm.chat_format import llama2_prompt_text, prepare_messages
 from llm.errors import PromptTooLong
-from rag.context import Passage
-from rag.prompting import (
+from rag.answer.context import Passage
+from rag.answer.prompting import (
     INSTRUCTION_OMITTED,
     Exchange,
     build_messages,
@@ -15,7 +15,7 @@ from rag.prompting import (
     mask_instructions,
     system_prompt,
 )
-from rag.refusal import REFUSALS
+from rag.answer.refusal import REFUSALS
 from tests.fixtures.scripted_engine import ScriptedEngine
 
 

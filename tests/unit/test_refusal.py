@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.refusal import REFUSALS, is_refusal, question_language, refusal_for
+from rag.answer.refusal import REFUSALS, is_refusal, question_language, refusal_for
 
 
 def test_english_questions_get_the_english_refusal():

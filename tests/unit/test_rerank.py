@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import ModelUnavailable
-from rag.rerank import choose_reranker
+from rag.retrieve.rerank import choose_reranker
 from rag.types import Chunk, Hit
 from tests.fixtures.tiny_cross_encoder import build_tiny_cross_encoder, train_pairs
 
@@ -38,6 +38,7 @@ def test_none_turns_reranking_off_and_says_so():
     assert "RAG_RERANKER=none" in choice.note
 
 
+@pytest.mark.slow  # imports torch and sentence-transformers to try
 def test_auto_without_a_loadable_model_turns_reranking_off_and_says_why(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     choice = choose_reranker("auto", "cross-encoder/not-on-this-machine")

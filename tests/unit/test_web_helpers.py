@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.web_helpers import (
+from app.web.helpers import (
     best_supporting_span,
     claim_for_citation,
     describe_backends,
@@ -26,8 +26,8 @@ from app.web_helpers import (
     upload_size_error,
 )
 from ingest.pipeline import FileResult
-from rag.answer import QUOTED, Answer
-from rag.grounding import Grounding
+from rag.answer.grounding import Grounding
+from rag.answer.result import QUOTED, Answer, AnswerKind
 from rag.settings import Settings
 
 # --- upload names ---------------------------------------------------------------------------------
@@ -285,7 +285,7 @@ def _image(png: bytes):  # noqa: ANN202
 
 
 def test_a_page_renders_as_a_png_of_the_asked_width(two_page_pdf: Path) -> None:
-    from app.page_images import render_page_png
+    from app.web.page_images import render_page_png
 
     png = render_page_png(two_page_pdf, 2, width_px=400)
     image = _image(png)
@@ -295,7 +295,7 @@ def test_a_page_renders_as_a_png_of_the_asked_width(two_page_pdf: Path) -> None:
 
 
 def test_the_cited_sentence_is_marked_on_the_page(two_page_pdf: Path) -> None:
-    from app.page_images import render_page_png
+    from app.web.page_images import render_page_png
 
     plain = _image(render_page_png(two_page_pdf, 2, width_px=400)).convert("RGB")
     marked = _image(
@@ -310,7 +310,7 @@ def test_the_cited_sentence_is_marked_on_the_page(two_page_pdf: Path) -> None:
 
 
 def test_text_not_on_the_page_marks_nothing(two_page_pdf: Path) -> None:
-    from app.page_images import page_contains, render_page_png
+    from app.web.page_images import page_contains, render_page_png
 
     assert not page_contains(two_page_pdf, 1, "the context window holds 4096 tokens")
     assert page_contains(two_page_pdf, 2, "the context window holds 4096 tokens")
@@ -320,7 +320,7 @@ def test_text_not_on_the_page_marks_nothing(two_page_pdf: Path) -> None:
 
 
 def test_a_missing_page_is_a_clear_error(two_page_pdf: Path) -> None:
-    from app.page_images import render_page_png
+    from app.web.page_images import render_page_png
     from rag.errors import DocumentError
 
     with pytest.raises(DocumentError, match="has no page 9"):
@@ -328,7 +328,7 @@ def test_a_missing_page_is_a_clear_error(two_page_pdf: Path) -> None:
 
 
 def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
-    from app.page_images import render_page_png
+    from app.web.page_images import render_page_png
     from rag.errors import DocumentError
 
     with pytest.raises(DocumentError, match="no longer on disk"):
@@ -345,7 +345,7 @@ def _chunk(index: int, text: str, page_start: int, page_end: int):  # noqa: ANN2
 
 
 def test_a_snippet_is_found_across_line_breaks() -> None:
-    from app.web_helpers import locate_snippet
+    from app.web.helpers import locate_snippet
 
     passage = "First sentence here. The mirror has a\ndiameter of 14 metres. Last one."
     span = locate_snippet(passage, "The mirror has a diameter of 14 metres.")
@@ -353,7 +353,7 @@ def test_a_snippet_is_found_across_line_breaks() -> None:
 
 
 def test_a_cut_snippet_is_found_by_what_it_keeps() -> None:
-    from app.web_helpers import locate_snippet
+    from app.web.helpers import locate_snippet
 
     passage = "The mirror of the telescope has a diameter of 14 metres and weighs a lot."
     span = locate_snippet(passage, "The mirror of the telescope has a diameter\u2026")
@@ -361,7 +361,7 @@ def test_a_cut_snippet_is_found_by_what_it_keeps() -> None:
 
 
 def test_the_shown_passage_is_the_chunk_on_the_cited_page_holding_the_snippet() -> None:
-    from app.web_helpers import shown_passage
+    from app.web.helpers import shown_passage
 
     chunks = [
         _chunk(0, "Intro text. The mirror is 14 metres wide.", 1, 1),  # same sentence, wrong page
@@ -374,7 +374,7 @@ def test_the_shown_passage_is_the_chunk_on_the_cited_page_holding_the_snippet() 
 
 
 def test_without_the_snippet_the_best_matching_sentence_is_highlighted() -> None:
-    from app.web_helpers import shown_passage
+    from app.web.helpers import shown_passage
 
     chunks = [_chunk(0, "Bakeries open early. The primary mirror measures fourteen metres across.", 1, 1)]
     shown = shown_passage(chunks, [1], "", claim="How wide is the primary mirror?")
@@ -382,7 +382,7 @@ def test_without_the_snippet_the_best_matching_sentence_is_highlighted() -> None
 
 
 def test_without_chunks_the_snippet_alone_is_shown() -> None:
-    from app.web_helpers import shown_passage
+    from app.web.helpers import shown_passage
 
     shown = shown_passage([], [4], "The mirror is 14 metres wide.")
     assert shown.text == shown.sentence == "The mirror is 14 metres wide."
@@ -390,7 +390,7 @@ def test_without_chunks_the_snippet_alone_is_shown() -> None:
 
 
 def test_timings_read_as_seconds() -> None:
-    from app.web_helpers import describe_timings
+    from app.web.helpers import describe_timings
 
     assert describe_timings({"total": 2.44, "first_token": 0.81}) == "Answered in 2.4 s (first words after 0.8 s)"
     assert describe_timings({"total": 0.02, "first_token": 0.02}) == "Answered in 0.0 s"
@@ -402,41 +402,42 @@ def test_timings_read_as_seconds() -> None:
 
 @pytest.fixture
 def shared_workspace(tmp_path: Path):
-    from rag.workspace import Workspace
+    from app.workspace import Workspace
 
     workspace = Workspace(Settings(home=tmp_path / "home"), embedder=object(), engine=object())  # type: ignore[arg-type]
     yield workspace
     workspace.close()
 
 
-def test_a_session_workspace_borrows_the_shared_models_and_stores(shared_workspace) -> None:
-    from app.web_workspace import session_workspace
-
-    session = session_workspace(shared_workspace, {"top_k": 3, "temperature": 0.7})
+def test_a_session_workspace_shares_the_models_and_stores(shared_workspace) -> None:
+    session = shared_workspace.with_settings(top_k=3, temperature=0.7)
     assert session is not shared_workspace
+    assert session.parts is shared_workspace.parts
     assert session.embedder is shared_workspace.embedder
     assert session.engine is shared_workspace.engine
     assert session.catalog is shared_workspace.catalog
-    assert session.stores is shared_workspace.stores
     assert (session.settings.top_k, session.settings.temperature) == (3, 0.7)
     assert shared_workspace.settings.top_k == 6
 
 
 def test_a_session_without_changes_uses_the_shared_workspace(shared_workspace) -> None:
-    from app.web_workspace import session_workspace
-
-    assert session_workspace(shared_workspace, {"top_k": shared_workspace.settings.top_k}) is shared_workspace
+    assert shared_workspace.with_settings(top_k=shared_workspace.settings.top_k) is shared_workspace
 
 
 def test_a_session_cannot_change_how_shared_parts_are_built(shared_workspace) -> None:
-    from app.web_workspace import SessionWorkspace
-
     with pytest.raises(ValueError, match="embedding_model"):
-        SessionWorkspace(shared_workspace, embedding_model="other")
+        shared_workspace.with_settings(embedding_model="other")
+
+
+def test_closing_a_session_workspace_leaves_the_shared_stores_open(shared_workspace) -> None:
+    catalog = shared_workspace.catalog
+    shared_workspace.with_settings(top_k=3).close()
+    assert shared_workspace.catalog is catalog
+    assert catalog.documents() == []
 
 
 def test_a_found_sentence_also_gets_a_close_up_of_its_lines(two_page_pdf: Path) -> None:
-    from app.page_images import render_page
+    from app.web.page_images import render_page
 
     rendered = render_page(two_page_pdf, 2, width_px=400, highlight="the context window holds 4096 tokens in total.")
     assert rendered.focus is not None
@@ -446,13 +447,13 @@ def test_a_found_sentence_also_gets_a_close_up_of_its_lines(two_page_pdf: Path) 
 
 
 def test_a_sentence_not_found_gets_no_close_up(two_page_pdf: Path) -> None:
-    from app.page_images import render_page
+    from app.web.page_images import render_page
 
     assert render_page(two_page_pdf, 1, width_px=300, highlight="zebra crossing quantum").focus is None
 
 
 def test_the_close_up_keeps_whole_lines_of_the_marked_column_only() -> None:
-    from app.page_images import close_up_box
+    from app.web.page_images import close_up_box
 
     # a two-column page 600 x 800: left column x 50..290, right column x 310..550; lines 12 units tall
     lines = [(50, 700 - 14 * i, 290, 712 - 14 * i) for i in range(10)] + [(310, 700 - 14 * i, 550, 712 - 14 * i) for i in range(10)]
@@ -466,7 +467,7 @@ def test_the_close_up_keeps_whole_lines_of_the_marked_column_only() -> None:
 
 
 def test_an_upload_is_saved_under_its_safe_name(tmp_path: Path) -> None:
-    from app.uploads import save_upload
+    from app.web.uploads import save_upload
 
     saved = save_upload(tmp_path / "uploads", "../../evil.pdf", b"%PDF-new")
     assert saved.path == (tmp_path / "uploads" / "evil.pdf").resolve()
@@ -476,7 +477,7 @@ def test_an_upload_is_saved_under_its_safe_name(tmp_path: Path) -> None:
 
 
 def test_a_failed_upload_leaves_nothing_behind(tmp_path: Path) -> None:
-    from app.uploads import save_upload, settle
+    from app.web.uploads import save_upload, settle
 
     saved = save_upload(tmp_path, "broken.pdf", b"not a pdf")
     settle(saved, "failed")
@@ -484,7 +485,7 @@ def test_a_failed_upload_leaves_nothing_behind(tmp_path: Path) -> None:
 
 
 def test_a_failed_new_version_puts_the_earlier_file_back(tmp_path: Path) -> None:
-    from app.uploads import save_upload, settle
+    from app.web.uploads import save_upload, settle
 
     settle(save_upload(tmp_path, "report.pdf", b"%PDF-v1"), "added")
     newer = save_upload(tmp_path, "report.pdf", b"%PDF-v2 broken")
@@ -495,7 +496,7 @@ def test_a_failed_new_version_puts_the_earlier_file_back(tmp_path: Path) -> None
 
 
 def test_an_ingested_new_version_replaces_the_earlier_file(tmp_path: Path) -> None:
-    from app.uploads import save_upload, settle
+    from app.web.uploads import save_upload, settle
 
     settle(save_upload(tmp_path, "report.pdf", b"%PDF-v1"), "added")
     settle(save_upload(tmp_path, "report.pdf", b"%PDF-v2"), "replaced")
@@ -504,7 +505,7 @@ def test_an_ingested_new_version_replaces_the_earlier_file(tmp_path: Path) -> No
 
 
 def test_a_duplicate_of_another_document_is_not_kept(tmp_path: Path) -> None:
-    from app.uploads import save_upload, settle
+    from app.web.uploads import save_upload, settle
 
     saved = save_upload(tmp_path, "copy.pdf", b"%PDF-same")
     settle(saved, "duplicate")
@@ -513,13 +514,13 @@ def test_a_duplicate_of_another_document_is_not_kept(tmp_path: Path) -> None:
 
 # --- the note under an answer ---------------------------------------------------------------------
 def test_unsupported_sentences_are_listed_under_an_answer():
-    answer = Answer("q", "The heads were designed by a chef [1].", refused=False,
+    answer = Answer("q", "The heads were designed by a chef [1].",
                     grounding=Grounding(0.5, ["The heads were designed by a chef."]))
     assert unsupported_note(answer) == "Not supported by the sources: \u201cThe heads were designed by a chef.\u201d"
 
 
 def test_for_a_quoted_answer_the_note_says_the_models_answer_is_not_shown():
-    answer = Answer("q", "The passage closest to your question says: \u201c...\u201d [1]", refused=False, reason=QUOTED,
+    answer = Answer("q", "The passage closest to your question says: \u201c...\u201d [1]", AnswerKind.QUOTED, reason=QUOTED,
                     grounding=Grounding(0.0, ["It has 12 heads.", "A chef made them."]))
     assert unsupported_note(answer) == (
         "The model's answer, not supported by the sources, is not shown: "
@@ -528,4 +529,4 @@ def test_for_a_quoted_answer_the_note_says_the_models_answer_is_not_shown():
 
 
 def test_a_fully_supported_answer_has_no_note():
-    assert unsupported_note(Answer("q", "Eight heads [1].", refused=False, grounding=Grounding(1.0, []))) == ""
+    assert unsupported_note(Answer("q", "Eight heads [1].", grounding=Grounding(1.0, []))) == ""

@@ -1,15 +1,4 @@
-"""Retrieval evaluation: question files, evidence matching and metrics (pure functions, no I/O but loading).
-
-Question format (JSON Lines, one object a line; the format of ``../shared/eval/README.md``):
-
-- ``id``: unique name; ``question``: the text asked;
-- ``doc``: file name of the document that answers it (``null`` when unanswerable);
-- ``pages``: 1-based PDF pages that state the answer (``[]`` when unanswerable);
-- ``evidence``: an exact phrase (<= 15 words) of that page's text;
-- ``evidence_by_page`` (optional, type ``multi``): ``{"page": "phrase"}``, one phrase per page a full answer needs;
-- ``type``: free label used to break results down (factual, numeric, multi, paraphrase, keyword,
-  crosslingual, unanswerable); ``unanswerable`` marks a question the documents do not answer;
-- ``answer`` (optional): a short gold answer (not used by retrieval metrics).
+"""Retrieval metrics: evidence matching, judging one question's ranking, summaries (pure functions).
 
 Judging (see the README): evidence phrases and passages are compared after lower-casing, joining words
 hyphenated across a line break, mapping ligatures and collapsing whitespace. A ranked chunk is an evidence hit
@@ -19,7 +8,6 @@ when it comes from the right document and contains the phrase. Hit within the bu
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import defaultdict
@@ -27,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from rag.errors import ConfigError
+from rag.eval.questions import Question
 from rag.text import LIGATURES
 
-UNANSWERABLE = "unanswerable"
 BUDGET_WORDS = 1500
 HIT_KS = (1, 3, 5, 10)
 
@@ -53,76 +40,6 @@ def contains_phrase(text: str, phrase: str) -> bool:
     needle = normalize_for_match(phrase)
     return bool(needle) and needle in normalize_for_match(text)
 
-
-# ------------------------------------------------------------------------------------------ questions
-@dataclass(frozen=True)
-class Question:
-    id: str
-    question: str
-    type: str
-    doc: str | None = None
-    pages: tuple[int, ...] = ()
-    evidence: str = ""
-    evidence_by_page: Mapping[int, str] = field(default_factory=dict)
-    answer: str = ""
-
-    @property
-    def answerable(self) -> bool:
-        return self.type != UNANSWERABLE and bool(self.doc)
-
-    @property
-    def phrases(self) -> list[str]:
-        """Every evidence phrase of the question (the main one first, no repeats)."""
-        found = [self.evidence] if self.evidence else []
-        found += [p for p in self.evidence_by_page.values() if p]
-        return list(dict.fromkeys(found))
-
-
-def parse_question(data: Mapping[str, Any], where: str = "question") -> Question:
-    """One question object; raises ConfigError naming what is missing."""
-    for key in ("id", "question", "type"):
-        if not isinstance(data.get(key), str) or not data[key].strip():
-            raise ConfigError(f"{where}: field {key!r} must be a non-empty string")
-    qtype = data["type"].strip().lower()
-    doc = data.get("doc") or None
-    evidence = data.get("evidence") or ""
-    if qtype != UNANSWERABLE and (not doc or not evidence):
-        raise ConfigError(f"{where} ({data['id']}): answerable questions need 'doc' and 'evidence'")
-    by_page = {int(k): str(v) for k, v in (data.get("evidence_by_page") or {}).items()}
-    return Question(
-        id=data["id"],
-        question=data["question"],
-        type=qtype,
-        doc=doc,
-        pages=tuple(int(p) for p in data.get("pages") or ()),
-        evidence=evidence,
-        evidence_by_page=by_page,
-        answer=str(data.get("answer") or ""),
-    )
-
-
-def load_questions(path: Path) -> list[Question]:
-    """Questions from a JSON Lines file (blank lines and lines starting with ``#`` are skipped)."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read questions file {path}: {exc.strerror or exc}") from None
-    questions: list[Question] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-        questions.append(parse_question(data, f"{path}:{number}"))
-    if not questions:
-        raise ConfigError(f"{path} holds no questions")
-    ids = [q.id for q in questions]
-    if len(set(ids)) != len(ids):
-        raise ConfigError(f"{path}: question ids must be unique")
-    return questions
 
 
 # ------------------------------------------------------------------------------------------ judging one question
@@ -317,130 +234,3 @@ def relevant_count(question: Question, chunks_of: Callable[[str], Sequence[str]]
     return sum(1 for text in chunks_of(question.doc or "") if any(n in normalize_for_match(text) for n in needles))
 
 
-# ------------------------------------------------------------------------------------------ running
-EVAL_DEPTH = 20  # chunks retrieved per question: more than a 1,500-word context needs
-
-
-@dataclass
-class EvalRun:
-    """One evaluation of a workspace over questions in one retrieval mode."""
-
-    mode: str
-    outcomes: list[QuestionOutcome]
-    summary: dict[str, Any]
-    reranker: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "reranker": self.reranker,
-            "notes": self.notes,
-            "summary": self.summary,
-            "questions": [
-                {
-                    "id": o.id,
-                    "type": o.type,
-                    "answerable": o.answerable,
-                    "first_hit": o.first_hit,
-                    "hit_budget": o.hit_budget,
-                    "all_evidence_budget": o.all_evidence_budget,
-                    "page_hit5": o.page_hit5,
-                    "ndcg10": round(o.ndcg10, 4),
-                    "refused": o.refused,
-                    "evidence_score": None if o.evidence_score is None else round(o.evidence_score, 4),
-                    "features": {k: round(v, 4) for k, v in o.features.items()},
-                }
-                for o in self.outcomes
-            ],
-        }
-
-
-def run_eval(workspace: Any, questions: Sequence[Question], mode: str | None = None, depth: int = EVAL_DEPTH) -> EvalRun:
-    """Ask every question of ``workspace`` (a ``rag.workspace.Workspace``) and judge the rankings."""
-    from rag.context import assemble_leading
-    from rag.gate import features
-
-    retriever = workspace.retriever
-    mode = mode or workspace.settings.retrieval_mode
-    by_file = {d.file_name: d for d in workspace.documents()}
-    chunk_texts: dict[str, list[str]] = {}
-
-    def chunks_of(file: str) -> list[str]:
-        if file not in chunk_texts:
-            record = by_file.get(Path(file).name)
-            chunk_texts[file] = [c.text for c in workspace.catalog.chunks_of(record.doc_id)] if record else []
-        return chunk_texts[file]
-
-    outcomes: list[QuestionOutcome] = []
-    notes: list[str] = []
-    reranker = None
-    for question in questions:
-        result = retriever.search(question.question, top_k=depth, mode=mode)
-        reranker = reranker or result.reranker
-        for note in result.notes:
-            if note not in notes:
-                notes.append(note)
-        ranked = [RankedChunk(h.file, tuple(h.chunk.pages), h.chunk.text) for h in result.hits]
-        context = [(p.file, p.text) for p in assemble_leading(result.hits, BUDGET_WORDS)]
-        outcome = judge(question, ranked, context, relevant_count(question, chunks_of))
-        outcome.refused = None if result.answerable is None else not result.answerable
-        outcome.evidence_score = result.evidence_score
-        outcome.features = features(retriever.evidence(result))
-        outcomes.append(outcome)
-    return EvalRun(mode, outcomes, summarize(outcomes), reranker, notes)
-
-
-def apply_calibration(run: EvalRun, calibration: Any, embedding_model: str | None = None) -> None:
-    """Re-decide refusals of a finished run with another gate calibration (features are kept on outcomes)."""
-    from rag.gate import Gate
-
-    gate = Gate(calibration, embedding_model=embedding_model)
-    _, model, _ = gate.pick(run.mode, bool(run.reranker))
-    for outcome in run.outcomes:
-        probability = model.probability(outcome.features)
-        outcome.evidence_score = probability
-        outcome.refused = probability < model.threshold
-    run.summary = summarize(run.outcomes)
-
-
-def calibrate_workspace(
-    workspace: Any,
-    questions: Sequence[Question],
-    modes: Sequence[str] = ("hybrid", "keyword", "dense"),
-    source: str = "",
-) -> tuple[Any, list[Any], dict[str, EvalRun]]:
-    """Evaluate every mode, fit the gate's models on the questions' features, and apply them to the runs.
-
-    Returns (calibration, fit reports, runs by mode); the caller saves the calibration."""
-    import time
-
-    from rag.gate import calibrate, signature
-
-    retriever = workspace.__dict__.get("retriever")
-    if retriever is None:  # build it without the gate: the file being calibrated may not exist yet
-        workspace.__dict__["gate"] = None
-        retriever = workspace.retriever
-        workspace.__dict__.pop("gate")
-    saved_gate, retriever.gate = retriever.gate, None  # features are computed without any calibration
-    try:
-        runs = {mode: run_eval(workspace, questions, mode=mode) for mode in modes}
-    finally:
-        retriever.gate = saved_gate
-    samples = {
-        signature(mode, bool(run.reranker)): ([o.features for o in run.outcomes], [o.answerable for o in run.outcomes])
-        for mode, run in runs.items()
-    }
-    answerable = sum(1 for q in questions if q.answerable)
-    meta = {
-        "embedding_model": getattr(workspace.embedder, "name", ""),
-        "reranker": next((r.reranker for r in runs.values() if r.reranker), None),
-        "questions": source,
-        "answerable": answerable,
-        "unanswerable": len(questions) - answerable,
-        "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    calibration, reports = calibrate(samples, meta)
-    for run in runs.values():
-        apply_calibration(run, calibration, meta["embedding_model"])
-    return calibration, reports, runs

@@ -13,10 +13,10 @@ from typing import Sequence
 
 import numpy as np
 
-from rag.catalog import PENDING, Catalog
-from rag.keyword.base import KeywordIndex
+from rag.index.catalog import PENDING, Catalog
+from rag.index.keyword.base import KeywordIndex
+from rag.index.vectors import ChromaStore
 from rag.types import Chunk, DocumentRecord
-from rag.vectors import ChromaStore
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ _BATCH = 1000  # Chroma caps a single add; stay well under it
 
 
 def _chroma_settings() -> Any:
-    from chromadb.config import Settings as ChromaSettings
+    from chromadb.config import Settings as ChromaSettings  # heavy: loaded on first use, not when the module is imported
 
     return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
 
@@ -46,14 +46,14 @@ class ChromaStore:
 
     @classmethod
     def embedded(cls, path: Path, collection: str) -> "ChromaStore":
-        import chromadb
+        import chromadb  # heavy: loaded on first use, not when the module is imported
 
         path.mkdir(parents=True, exist_ok=True)
         return cls(chromadb.PersistentClient(path=str(path), settings=_chroma_settings()), collection, str(path))
 
     @classmethod
     def server(cls, url: str, collection: str) -> "ChromaStore":
-        import chromadb
+        import chromadb  # heavy: loaded on first use, not when the module is imported
 
         parsed = urlparse(url if "://" in url else f"http://{url}")
         if not parsed.hostname:

@@ -5,7 +5,7 @@ passages don't hold). Showing that text, even flagged, is what users of other to
 answer from outside their documents. When retrieval found evidence (the gate passed) but the model's reply
 states nothing the passages hold (or nothing beyond the question, unless it is a bare yes or no), the answer
 shows instead the passage window (one or two consecutive sentences) that supports the *question* best, quoted and cited, measured with the same support score that
-checks answers (:mod:`rag.grounding`). A window below the ``cite`` level supports nothing: no quote then.
+checks answers (:mod:`rag.answer.grounding`). A window below the ``cite`` level supports nothing: no quote then.
 
 Pure functions: the embedder is passed in.
 """
@@ -18,7 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-from rag.grounding import Grounding, PassageEmbedder, SupportConfig, support_table
+from rag.answer.grounding import Grounding, SupportConfig, support_table
+from rag.index.embeddings import PassageEmbedder
 
 QUOTE_INTROS = {
     "en": "The passage closest to your question says:",
@@ -27,7 +28,7 @@ QUOTE_INTROS = {
 
 
 @dataclass(frozen=True)
-class Evidence:
+class Quote:
     """A quote from one passage: ``passage`` is its 0-based index, ``text`` the window, ``sentence`` its
     sentence closest to the question, ``support`` the window's support of the question (0..1)."""
 
@@ -51,13 +52,13 @@ def gives_way_to_a_quote(reply: str, grounding: Grounding) -> bool:
     return claims_something or not _YES_OR_NO.match(reply)
 
 
-def closest_evidence(
+def closest_quote(
     question: str,
     passages: Sequence[str],
     embedder: PassageEmbedder | None,
     config: SupportConfig = SupportConfig(),
     piece_vectors: np.ndarray | None = None,
-) -> Evidence | None:
+) -> Quote | None:
     """The passage window that supports ``question`` best, or None when none reaches ``config.cite`` (or the
     question has too few content words to be compared). ``piece_vectors``: the passages' sentence embeddings
     from the grounding check's table, when it computed them (then only the question is embedded)."""
@@ -65,11 +66,11 @@ def closest_evidence(
     p, support = table.best(0)
     if p is None or support is None or support < config.cite:
         return None
-    return Evidence(passage=p, text=table.windows[0][p], sentence=table.snippets[0][p], support=support)
+    return Quote(passage=p, text=table.windows[0][p], sentence=table.snippets[0][p], support=support)
 
 
-def quoted_answer(evidence: Evidence, language: str) -> str:
-    """The answer text that quotes ``evidence`` and cites its passage number."""
+def quoted_answer(quote: Quote, language: str) -> str:
+    """The answer text that quotes ``quote`` and cites its passage number."""
     intro = QUOTE_INTROS.get(language, QUOTE_INTROS["en"])
     space = "" if intro.endswith("\uff1a") else " "  # no space after a full-width colon
-    return f"{intro}{space}\u201c{evidence.text}\u201d [{evidence.passage + 1}]"
+    return f"{intro}{space}\u201c{quote.text}\u201d [{quote.passage + 1}]"

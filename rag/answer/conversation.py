@@ -9,7 +9,7 @@ standalone query:
 - otherwise by a rule: the follow-up plus the previous query's key terms, leaving out terms of the same
   kind the follow-up replaces ("7B" gives way to "70B").
 
-The model sees history in its own multi-turn format (see :func:`rag.prompting.build_messages`): each earlier
+The model sees history in its own multi-turn format (see :func:`rag.answer.prompting.build_messages`): each earlier
 question as the user asked it and each earlier answer without its citation markers; refused exchanges are
 left out of the prompt (they would teach the model to refuse) but still inform rewriting.
 """
@@ -25,8 +25,8 @@ from typing import Literal, Sequence
 from llm.chat_format import neutralise
 from llm.protocol import ChatEngine, GenerationParams, Message
 from rag.analysis import STOPWORDS, analyze, contains_cjk
-from rag.citations import strip_markers
-from rag.prompting import Exchange
+from rag.answer.citations import strip_markers
+from rag.answer.prompting import Exchange
 
 log = logging.getLogger(__name__)
 

@@ -46,8 +46,8 @@ class CrossEncoderReranker:
     @classmethod
     def load(cls, model_id: str, *, local_only: bool = False, batch_size: int = 16) -> "CrossEncoderReranker":
         """Load a cross-encoder (raises whatever sentence-transformers raises when it cannot)."""
-        import torch
-        from sentence_transformers import CrossEncoder
+        import torch  # heavy: loaded on first use, not when the module is imported
+        from sentence_transformers import CrossEncoder  # heavy: loaded on first use, not when the module is imported
 
         location = resolve_model(model_id)
         model = CrossEncoder(location, device="cpu", local_files_only=local_only)

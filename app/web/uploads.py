@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.web_helpers import upload_destination
+from app.web.helpers import upload_destination
 
 KEPT = frozenset({"added", "replaced", "unchanged", "moved"})  # ingest statuses after which the file is in use
 

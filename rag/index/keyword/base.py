@@ -6,12 +6,9 @@ with BM25 (k1=1.2, b=0.75), so the same query returns the same chunks whichever 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
+from typing import Protocol, Sequence, runtime_checkable
 
 from rag.types import Chunk
-
-if TYPE_CHECKING:
-    from rag.settings import Settings
 
 
 @runtime_checkable
@@ -40,14 +37,3 @@ class KeywordIndex(Protocol):
         """Raise BackendUnavailable when unreachable; otherwise a one-line description (backend, version)."""
 
     def close(self) -> None: ...
-
-
-def open_keyword_index(settings: "Settings") -> KeywordIndex:
-    """The keyword backend the settings pick."""
-    if settings.keyword_backend == "elasticsearch":
-        from rag.keyword.elastic import ElasticsearchIndex
-
-        return ElasticsearchIndex.from_settings(settings)
-    from rag.keyword.fts5 import Fts5Index
-
-    return Fts5Index(settings.keyword_path)

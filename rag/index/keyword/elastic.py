@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import urllib3
@@ -52,9 +52,6 @@ from elasticsearch import (
 from rag.analysis import analyze
 from rag.errors import BackendUnavailable, RagError
 from rag.types import Chunk
-
-if TYPE_CHECKING:
-    from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -185,19 +182,6 @@ class ElasticsearchIndex:
             node_class=_FastFailNode,
             max_retries=MAX_RETRIES,
             retry_on_timeout=False,
-        )
-
-    @classmethod
-    def from_settings(cls, settings: "Settings") -> "ElasticsearchIndex":
-        return cls(
-            settings.elasticsearch_url,
-            settings.elasticsearch_index,
-            api_key=settings.elasticsearch_api_key,
-            username=settings.elasticsearch_username,
-            password=settings.elasticsearch_password,
-            verify_certs=settings.elasticsearch_verify_certs,
-            shards=settings.elasticsearch_shards,
-            replicas=settings.elasticsearch_replicas,
         )
 
     # --- plumbing ---------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Citations: parse the [n] markers of an answer, check them, and attribute uncited sentences.
 
 Small models often cite nothing, or cite the wrong passage. So every answer sentence is checked against the
-support table of :mod:`rag.grounding`:
+support table of :mod:`rag.answer.grounding`:
 
 - a marker ``[n]`` stays when passage ``n`` supports its sentence (support >= ``cite``), and is dropped
   otherwise (also when ``n`` is not a passage number at all);
@@ -19,7 +19,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from rag.grounding import SupportConfig, SupportTable
+from rag.answer.context import Passage
+from rag.answer.grounding import SupportConfig, SupportTable, content_tokens
+from rag.answer.result import Citation
+from rag.types import Hit
 
 # [1]  [1, 2]  [1-3]  [1][2] (each bracket is a marker)
 _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*(?:[,;]|[-\u2013])\s*\d{1,3})*)\s*\]")
@@ -226,3 +229,33 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
         return text
     cut = text.rfind(" ", 0, limit - 1)
     return text[: cut if cut > limit // 2 else limit - 1].rstrip(" ,;:") + "\u2026"
+
+
+def citation(n: int, passage: Passage, hits: Sequence[Hit], quote: str, claims: str) -> Citation:
+    """Citation ``n`` of ``passage``: its pages (:func:`cited_pages`) and ``quote`` as the snippet."""
+    return Citation(
+        n=n,
+        doc=passage.doc_id,
+        title=passage.title or passage.file,
+        pages=cited_pages(passage, hits, quote, claims),
+        snippet=snippet(quote),
+        file=passage.file,
+    )
+
+
+def cited_pages(passage: Passage, hits: Sequence[Hit], quote: str, claims: str) -> list[int]:
+    """The pages a citation points to: those of the passage's chunk that holds the quoted sentence (the
+    chunk spanning the fewest pages when several do), else of the chunk that shares most words with what the
+    answer claims, else the whole passage's pages."""
+    chunks = [h.chunk for h in hits if h.chunk_id in passage.chunk_ids]
+    if not chunks:
+        return passage.pages
+    needle = " ".join(quote.split())
+    holding = [c for c in chunks if needle and needle in " ".join(c.text.split())]
+    if holding:
+        best = min(holding, key=lambda c: (c.page_end - c.page_start, c.page_start))
+        return best.pages
+    wanted = content_tokens(claims) | content_tokens(quote)
+    overlap = [(len(wanted & content_tokens(c.text)), -(c.page_end - c.page_start), c) for c in chunks]
+    best_overlap, _, best = max(overlap, key=lambda item: (item[0], item[1]))
+    return best.pages if best_overlap else passage.pages

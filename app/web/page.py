@@ -1,12 +1,12 @@
 """The web chat: ask your PDFs, read the answer with its sources, see the page, manage documents.
 
-Run it with ``rag web`` (``streamlit run app/web.py`` on ``web_host:web_port``). Settings come from the
+Run it with ``rag web`` (``streamlit run app/web/page.py`` on ``web_host:web_port``). Settings come from the
 same place as the CLI's (``RAG_*`` variables, ``rag.toml``); the sidebar changes a few of them for the
 current browser session only. Heavy parts (embedding model, stores, chat model) are built once per
 process and shared by every session.
 
 Text from documents and from the model is always escaped before Streamlit renders it as markdown
-(``app.web_helpers.escape_markdown``); no raw HTML is ever rendered.
+(``app.web.helpers.escape_markdown``); no raw HTML is ever rendered.
 """
 
 from __future__ import annotations
@@ -20,18 +20,23 @@ from typing import Any
 
 import streamlit as st
 
-from app import web_helpers as h
-from app.page_images import PDFIUM_LOCK, PageImage, page_contains, render_page
+from app.web import helpers as h
+from app.web.page_images import PDFIUM_LOCK, PageImage, page_contains, render_page
+from app.web.uploads import save_upload, settle
+from app.workspace import Workspace
+from ingest.pipeline import IngestEvent
 from llm.cpu_threads import configure_openmp
+from rag.answer.conversation import Conversation
 from rag.errors import RagError
 from rag.settings import Settings, load_settings
+from rag.types import Mode
 
 log = logging.getLogger(__name__)
 configure_openmp(os.environ)  # this process writes answers with llama.cpp: before torch loads OpenMP
 
 PAGE_WIDTH_PX = 900
-MODES = ("hybrid", "keyword", "dense")
-MODE_LABELS = {"hybrid": "Hybrid", "keyword": "Keyword", "dense": "Semantic"}
+MODES = tuple(m.value for m in Mode)
+MODE_LABELS = {Mode.HYBRID.value: "Hybrid", Mode.KEYWORD.value: "Keyword", Mode.DENSE.value: "Semantic"}
 MODE_HELP = "Hybrid combines keyword (BM25) and semantic (embedding) search; usually the best."
 
 
@@ -41,10 +46,8 @@ def _settings() -> Settings:
 
 
 @st.cache_resource(show_spinner=False)
-def _shared_workspace(key: str, _settings: Settings):  # noqa: ANN202 - rag.workspace.Workspace
+def _shared_workspace(key: str, _settings: Settings):  # noqa: ANN202 - app.workspace.Workspace
     """One workspace per configuration and process: its models and stores are loaded once."""
-    from rag.workspace import Workspace
-
     log.info("web: opening workspace %s", _settings.home)
     return Workspace(_settings)
 
@@ -116,10 +119,8 @@ def _workspace(settings: Settings):  # noqa: ANN202
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _session_workspace(key: str, overrides: tuple, _shared):  # noqa: ANN001, ANN202
-    """A workspace with this session's sidebar settings that borrows the shared one's heavy parts."""
-    from app.web_workspace import session_workspace
-
-    return session_workspace(_shared, dict(overrides))
+    """A workspace with this session's sidebar settings that shares the process's heavy parts."""
+    return _shared.with_settings(**dict(overrides))
 
 
 # --- sidebar: documents ---------------------------------------------------------------------------
@@ -155,8 +156,6 @@ def _show_line(line: h.ResultLine) -> None:
 
 def _ingest_uploads(workspace, settings: Settings, files: list) -> list[h.ResultLine]:  # noqa: ANN001
     """Save the uploads under home/uploads and ingest them, with a progress bar; one line per file."""
-    from app.uploads import save_upload, settle
-    from ingest.pipeline import IngestEvent
 
     lines: list[h.ResultLine] = []
     saved = []
@@ -356,7 +355,6 @@ AVATARS = {"user": ":material/person:", "assistant": ":material/menu_book:"}
 
 
 def _ask(workspace, question: str) -> None:  # noqa: ANN001
-    from rag.conversation import Conversation
 
     state = _state()
     if state["conversation"] is None:

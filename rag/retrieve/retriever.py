@@ -1,4 +1,5 @@
-"""Hybrid retrieval: keyword top-N and dense top-N, fused, hydrated from the catalog (ready documents only)."""
+"""Hybrid retrieval: keyword top-N and dense top-N, fused, hydrated from the catalog (ready documents only),
+optionally reranked. The relevance gate (:mod:`rag.gate`) reads the result afterwards."""
 
 from __future__ import annotations
 
@@ -6,25 +7,21 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
+from typing import Any, Literal, Protocol, Sequence
 
 import numpy as np
 
-from rag.catalog import Catalog
-from rag.fusion import keyword_weight_for, reciprocal_rank_fusion, standardized_fusion
-from rag.keyword.base import KeywordIndex
-from rag.types import Hit
-
-if TYPE_CHECKING:
-    from rag.context import Passage
-    from rag.gate import Evidence, Gate, TermStats
-    from rag.rerank import CrossEncoderReranker
+from rag.analysis import analyze, cjk_share, contains_cjk
+from rag.index.catalog import Catalog
+from rag.index.keyword.base import KeywordIndex
+from rag.index.keyword.stats import TermStats, foreign_share
+from rag.retrieve.fusion import keyword_weight_for, reciprocal_rank_fusion, standardized_fusion
+from rag.retrieve.rerank import CrossEncoderReranker
+from rag.types import Hit, Mode, doc_id_of
 
 log = logging.getLogger(__name__)
 
-GATE_PASSAGES = 5  # hits the relevance gate reads, whatever top_k is
-
-Mode = Literal["hybrid", "keyword", "dense"]
+GATE_PASSAGES = 5  # hits the relevance gate reads, whatever top_k is: a search ranks at least these
 
 
 class QueryEmbedder(Protocol):
@@ -37,7 +34,7 @@ class VectorSearch(Protocol):
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    mode: Mode = "hybrid"
+    mode: Mode = Mode.HYBRID
     candidates: int = 50
     top_k: int = 6
     fusion: Literal["rrf", "weighted"] = "rrf"
@@ -59,18 +56,14 @@ class SearchResult:
     gate: dict[str, Any] = field(default_factory=dict)  # the gate's threshold, model and features
     reranker: str | None = None  # the cross-encoder that reordered the hits, if any
     candidates: "Candidates | None" = field(default=None, repr=False)  # raw lists before fusion
-
-    def passages(self) -> list["Passage"]:
-        """The hits as the model reads them: neighbouring chunks of a document merged, each sentence once."""
-        from rag.context import assemble
-
-        return assemble(self.hits)
+    # the ranking before it was cut to top_k (at least GATE_PASSAGES hits): what the relevance gate reads
+    ranked: list[Hit] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The stable JSON contract of `rag search --json`."""
         return {
             "query": self.query,
-            "mode": self.mode,
+            "mode": str(self.mode),
             "answerable": self.answerable,
             "reason": self.reason,
             "notes": list(self.notes),
@@ -106,7 +99,7 @@ class Candidates:
 
 
 class Retriever:
-    """Keyword and dense candidates -> fusion -> ready chunks -> optional rerank -> optional relevance gate."""
+    """Keyword and dense candidates -> fusion -> ready chunks -> optional rerank."""
 
     def __init__(
         self,
@@ -116,9 +109,8 @@ class Retriever:
         embedder: QueryEmbedder,
         config: RetrievalConfig,
         *,
-        reranker: "CrossEncoderReranker | None" = None,
-        gate: "Gate | None" = None,
-        term_stats: "TermStats | None" = None,
+        reranker: CrossEncoderReranker | None = None,
+        term_stats: TermStats | None = None,
         notes: Sequence[str] = (),
     ) -> None:
         self.catalog = catalog
@@ -127,37 +119,34 @@ class Retriever:
         self.embedder = embedder
         self.config = config
         self.reranker = reranker
-        self.gate = gate
         self.term_stats = term_stats
         self.notes = list(notes)
 
     def candidates(self, query: str, mode: Mode, timings: dict[str, float]) -> Candidates:
         keyword: list[tuple[str, float]] = []
         dense: list[tuple[str, float]] = []
-        if mode in ("hybrid", "keyword"):
+        if mode.uses_keyword:
             started = time.perf_counter()
             keyword = self.keyword.search(query, self.config.candidates)
             timings["keyword"] = time.perf_counter() - started
-        if mode in ("hybrid", "dense"):
-            started = time.perf_counter()
-            vector = self.embedder.embed_query(query)
-            timings["embed_query"] = time.perf_counter() - started
-            started = time.perf_counter()
-            dense = self.vectors.search(vector, self.config.candidates)
-            timings["dense"] = time.perf_counter() - started
-            if mode == "hybrid":
-                shares = {"foreign_share": self._foreign_share(query), "unreadable_share": self._unreadable_share(query)}
-                return Candidates(keyword, dense, vector, **shares)
-            return Candidates(keyword, dense, vector)
-        return Candidates(keyword, dense)
+        if not mode.uses_dense:
+            return Candidates(keyword, dense)
+        started = time.perf_counter()
+        vector = self.embedder.embed_query(query)
+        timings["embed_query"] = time.perf_counter() - started
+        started = time.perf_counter()
+        dense = self.vectors.search(vector, self.config.candidates)
+        timings["dense"] = time.perf_counter() - started
+        if mode is Mode.HYBRID:
+            shares = {"foreign_share": self._foreign_share(query), "unreadable_share": self._unreadable_share(query)}
+            return Candidates(keyword, dense, vector, **shares)
+        return Candidates(keyword, dense, vector)
 
     def _unreadable_share(self, query: str) -> float:
         """How much of a query an English-only embedding model cannot read: its CJK share of letters and
         digits. Such a model turns a Chinese question into noise, so the fusion leans on BM25, which still
         matches the question's Latin names and numbers and any Chinese words the documents contain (dev
         questions, MiniLM: crosslingual hit@budget 0.25 -> 0.50)."""
-        from rag.analysis import cjk_share
-
         if getattr(self.embedder, "multilingual", False):
             return 0.0
         return cjk_share(query)
@@ -167,21 +156,16 @@ class Retriever:
         documents. With a multilingual embedding model the keyword weight shrinks by that share, since BM25
         cannot match those words and the dense model is the only one that reads them (measured with
         multilingual-e5-small: crosslingual hit@budget 0.50 -> 0.75; an English-only model gains nothing)."""
-        from rag.analysis import analyze, contains_cjk
-        from rag.gate import features
-
         if self.term_stats is None or not contains_cjk(query) or not getattr(self.embedder, "multilingual", False):
             return 0.0
-        from rag.gate import Evidence
-
         terms = list(dict.fromkeys(analyze(query)))
         doc_count, doc_freq = self.term_stats(terms)
-        return float(features(Evidence(query, [], doc_count=doc_count, doc_freq=dict(doc_freq)))["foreign_share"])
+        return foreign_share(terms, doc_freq, doc_count)
 
     def fuse(self, candidates: Candidates, mode: Mode) -> list[tuple[str, float]]:
-        if mode == "keyword":
+        if mode is Mode.KEYWORD:
             return list(candidates.keyword)
-        if mode == "dense":
+        if mode is Mode.DENSE:
             return list(candidates.dense)
         keyword_weight = keyword_weight_for(
             self.config.keyword_weight, bm25_blind=candidates.foreign_share, dense_blind=candidates.unreadable_share
@@ -206,73 +190,35 @@ class Retriever:
                 dense[item] = candidates.looked_up[item] = float(np.dot(vector, query))
         return sorted(dense.items(), key=lambda pair: (-pair[1], pair[0]))
 
-    def search(self, query: str, top_k: int | None = None, mode: Mode | None = None) -> SearchResult:
-        mode = mode or self.config.mode
+    def search(self, query: str, top_k: int | None = None, mode: Mode | str | None = None) -> SearchResult:
+        """The best ``top_k`` hits for ``query``; ``result.ranked`` keeps at least ``GATE_PASSAGES`` of them."""
+        mode = Mode.parse(mode) if mode is not None else self.config.mode
         limit = top_k or self.config.top_k
         timings: dict[str, float] = {}
-        notes = list(self.notes)
         started = time.perf_counter()
         candidates = self.candidates(query, mode, timings)
         fused = self.fuse(candidates, mode)
         depth = max(limit, GATE_PASSAGES, self.config.rerank_top if self.reranker is not None else 0)
         hits = self.hydrate(fused, candidates, depth)
         timings["retrieve"] = time.perf_counter() - started
-        result = SearchResult(query=query, hits=hits, mode=mode, notes=notes, timings=timings, candidates=candidates)
+        result = SearchResult(query=query, hits=hits, mode=mode, notes=list(self.notes), timings=timings,
+                              candidates=candidates)
         if self.reranker is not None and hits:
             begun = time.perf_counter()
-            result.hits = hits = self.reranker.rerank(query, hits, self.config.rerank_top)
+            hits = self.reranker.rerank(query, hits, self.config.rerank_top)
             result.reranker = self.reranker.name
             timings["rerank"] = time.perf_counter() - begun
-        if self.gate is not None:
-            begun = time.perf_counter()
-            self._apply_gate(result, mode)
-            timings["gate"] = time.perf_counter() - begun
+        result.ranked = hits
         result.hits = hits[:limit]
         timings["total"] = time.perf_counter() - started
         return result
-
-    def evidence(self, result: SearchResult) -> "Evidence":
-        """What the relevance gate looks at for a search result (before it is cut to top_k)."""
-        from rag.analysis import analyze
-        from rag.gate import Evidence
-
-        candidates = result.candidates or Candidates([], [])
-        terms = list(dict.fromkeys(analyze(result.query)))
-        doc_count, doc_freq = self.term_stats(terms) if self.term_stats is not None and terms else (0, {})
-        top = result.hits[:GATE_PASSAGES]
-        return Evidence(
-            query=result.query,
-            passages=[h.chunk.text for h in top],
-            keyword=candidates.keyword,
-            dense=candidates.dense,
-            top_id=top[0].chunk_id if top else None,
-            rerank=[h.scores["rerank"] for h in top if "rerank" in h.scores],
-            doc_count=doc_count,
-            doc_freq=dict(doc_freq),
-            titles=[h.title for h in top],
-        )
-
-    def _apply_gate(self, result: SearchResult, mode: Mode) -> None:
-        assert self.gate is not None
-        decision = self.gate.decide(self.evidence(result), mode)
-        result.answerable = decision.answerable
-        result.reason = decision.reason
-        result.evidence_score = decision.probability
-        result.gate = {
-            "model": decision.model,
-            "threshold": round(decision.threshold, 6),
-            "features": {k: round(float(v), 6) for k, v in decision.features.items()},
-        }
-        for note in decision.notes:
-            if note not in result.notes:
-                result.notes.append(note)
 
     def hydrate(self, fused: list[tuple[str, float]], candidates: Candidates, limit: int) -> list[Hit]:
         """Chunks for the best ids, from ready documents only, with every stage's score."""
         keyword_scores = dict(candidates.keyword)
         dense_scores = {**candidates.looked_up, **dict(candidates.dense)}
         ready = self.catalog.ready_doc_ids()
-        wanted = [item for item, _ in fused if item.rsplit("-", 1)[0] in ready][:limit]
+        wanted = [item for item, _ in fused if doc_id_of(item) in ready][:limit]
         chunks = self.catalog.chunks(wanted)
         documents = {d.doc_id: d for d in self.catalog.documents()}
         hits: list[Hit] = []

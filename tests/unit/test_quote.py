@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.evidence import Evidence, closest_evidence, gives_way_to_a_quote, quoted_answer
-from rag.grounding import Grounding, SentenceSupport, SupportConfig, support_table
+from rag.answer.grounding import Grounding, SentenceSupport, SupportConfig, support_table
+from rag.answer.quote import Quote, closest_quote, gives_way_to_a_quote, quoted_answer
+from tests.fixtures.answering import CountingEmbedder
 
 NIST = (
     "The Framework Core is organised into functions. "
@@ -21,33 +22,33 @@ TRANSFORMER = (
 
 
 def test_the_window_that_answers_the_question_is_chosen_from_the_right_passage(embedder):
-    evidence = closest_evidence("How many parallel attention heads does the Transformer employ?", [NIST, TRANSFORMER], embedder)
+    evidence = closest_quote("How many parallel attention heads does the Transformer employ?", [NIST, TRANSFORMER], embedder)
     assert evidence is not None and evidence.passage == 1
     assert "h = 8 parallel attention layers" in evidence.text
     assert evidence.sentence in evidence.text and evidence.support >= SupportConfig().cite
 
 
 def test_the_quote_is_a_window_of_at_most_two_consecutive_sentences(embedder):
-    evidence = closest_evidence("Which five functions organise the Framework Core?", [NIST], embedder)
+    evidence = closest_quote("Which five functions organise the Framework Core?", [NIST], embedder)
     assert evidence is not None and "Identify, Protect, Detect, Respond and Recover" in evidence.text
     assert evidence.text in " ".join(NIST.split()) and evidence.text.count(". ") <= 1
 
 
 def test_lexical_support_alone_finds_the_window_without_an_embedder():
-    evidence = closest_evidence("What dropout is applied to the output of each sub-layer?", [NIST, TRANSFORMER], None)
+    evidence = closest_quote("What dropout is applied to the output of each sub-layer?", [NIST, TRANSFORMER], None)
     assert evidence is not None and evidence.passage == 1 and "Residual dropout" in evidence.text
 
 
 def test_no_window_is_quoted_when_nothing_reaches_the_citation_level(embedder):
-    assert closest_evidence("Which chef designed the dessert menu in Paris?", [NIST, TRANSFORMER], embedder) is None
+    assert closest_quote("Which chef designed the dessert menu in Paris?", [NIST, TRANSFORMER], embedder) is None
 
 
 def test_a_question_too_short_to_compare_gets_no_quote(embedder):
-    assert closest_evidence("Why?", [NIST, TRANSFORMER], embedder) is None
+    assert closest_quote("Why?", [NIST, TRANSFORMER], embedder) is None
 
 
 def test_the_quoted_answer_cites_the_passage_number_in_the_language_of_the_question():
-    evidence = Evidence(passage=1, text="In this work we employ h = 8 heads.", sentence="", support=0.8)
+    evidence = Quote(passage=1, text="In this work we employ h = 8 heads.", sentence="", support=0.8)
     assert quoted_answer(evidence, "en") == (
         "The passage closest to your question says: \u201cIn this work we employ h = 8 heads.\u201d [2]"
     )
@@ -77,24 +78,13 @@ def test_a_reply_claiming_nothing_that_is_not_yes_or_no_gives_way(reply):
     assert gives_way_to_a_quote(reply, _grounding(None))
 
 
-class CountingEmbedder:
-    """The real embedder, counting the texts it is asked to embed."""
-
-    def __init__(self, embedder):
-        self.embedder, self.texts = embedder, 0
-
-    def embed_passages(self, texts):
-        self.texts += len(texts)
-        return self.embedder.embed_passages(texts)
-
-
 def test_with_the_grounding_checks_vectors_only_the_question_is_embedded_and_the_quote_is_the_same(embedder):
     question = "How many parallel attention heads does the Transformer employ?"
     grounding_table = support_table(["The Transformer has twelve heads."], [NIST, TRANSFORMER], embedder)
     counting = CountingEmbedder(embedder)
-    reused = closest_evidence(question, [NIST, TRANSFORMER], counting, piece_vectors=grounding_table.piece_vectors)
+    reused = closest_quote(question, [NIST, TRANSFORMER], counting, piece_vectors=grounding_table.piece_vectors)
     assert counting.texts == 1
-    fresh = closest_evidence(question, [NIST, TRANSFORMER], embedder)
+    fresh = closest_quote(question, [NIST, TRANSFORMER], embedder)
     assert reused is not None and fresh is not None
     assert (reused.passage, reused.text, reused.sentence) == (fresh.passage, fresh.text, fresh.sentence)
     assert reused.support == pytest.approx(fresh.support, abs=1e-3)  # batches pad differently: float noise
@@ -103,5 +93,5 @@ def test_with_the_grounding_checks_vectors_only_the_question_is_embedded_and_the
 def test_vectors_of_other_passages_are_refused(embedder):
     grounding_table = support_table(["The Transformer has twelve heads."], [TRANSFORMER], embedder)
     with pytest.raises(ValueError, match="passage sentences"):
-        closest_evidence("Which five functions organise the Framework Core?", [NIST, TRANSFORMER], embedder,
+        closest_quote("Which five functions organise the Framework Core?", [NIST, TRANSFORMER], embedder,
                          piece_vectors=grounding_table.piece_vectors)

@@ -23,14 +23,14 @@ from typing import Callable, Protocol, Sequence
 from llm.budget import BudgetPlan, fit, prompt_limit
 from llm.chat_format import neutralise
 from llm.protocol import Message
-from rag.refusal import Language, refusal_sentence
+from rag.answer.refusal import Language, refusal_sentence
 
 #: Tokens a chat format adds around each message, used when an engine cannot count a formatted prompt.
 MESSAGE_OVERHEAD_TOKENS = 8
 
 
 class SourcePassage(Protocol):
-    """What a prompt needs of a passage (``rag.context.Passage`` has it)."""
+    """What a prompt needs of a passage (``rag.answer.context.Passage`` has it)."""
 
     doc_id: str
     text: str

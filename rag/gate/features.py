@@ -1,0 +1,162 @@
+"""The relevance gate's features: what one question's retrieval says about whether it can be answered.
+
+A single retrieval score separates answerable from unanswerable questions barely better than chance (near-miss
+questions such as "Which GPUs trained Llama 2: H100?" score highest), so the gate combines several signals
+in a small logistic model:
+
+- lexical: how much of the question's IDF-weighted vocabulary the best passage, and the top passages
+  together, contain; how rare the rarest question term missing from them is; how much of the question's
+  weight lies on terms no document contains at all;
+- keyword list: how far the best BM25 score stands out from the rest;
+- dense list: the best cosine similarity and how far it stands out from the next ones;
+- agreement: overlap of the keyword and dense top 10, and whether the top passage is in both lists;
+- the best cross-encoder probability, when a reranker ran.
+
+CJK terms of a question that no document contains (a Chinese question over English documents) are left out
+of the lexical features (the dense model has to carry that question), and ``foreign_share`` says how much
+of the question that was.
+
+How the features become a decision: :mod:`rag.gate.model` and :mod:`rag.gate.decide`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from rag.analysis import analyze
+from rag.index.keyword.stats import CJK_TOKEN, foreign_share, foreign_terms, idf
+
+TOP_PASSAGES = 3  # passages whose single best coverage counts
+UNION_PASSAGES = 5  # passages whose union counts
+
+LEXICAL = ("coverage_best", "coverage_union", "missing_rare", "missing_entity", "unknown_share", "foreign_share")
+KEYWORD = ("keyword_gap",)
+DENSE = ("dense_top", "dense_gap")
+AGREEMENT = ("agreement", "top_in_both")
+RERANK = ("rerank_top",)
+ALL_FEATURES = LEXICAL + KEYWORD + DENSE + AGREEMENT + RERANK
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the gate looks at for one question."""
+
+    query: str
+    passages: Sequence[str]  # the final ranking's texts, best first
+    keyword: Sequence[tuple[str, float]] = ()  # raw keyword list (id, BM25), best first; empty if not run
+    dense: Sequence[tuple[str, float]] = ()  # raw dense list (id, cosine), best first; empty if not run
+    top_id: str | None = None  # chunk id of the final top passage
+    rerank: Sequence[float] = ()  # rerank probabilities of the final top passages, when a reranker ran
+    doc_count: int = 0  # chunks in the corpus (term statistics)
+    doc_freq: Mapping[str, int] = field(default_factory=dict)
+    titles: Sequence[str] = ()  # title of each passage's document (the model reads it with the passage)
+
+    def passage_terms(self, limit: int = UNION_PASSAGES) -> list[set[str]]:
+        """Analyzer tokens of each of the first passages, with its document's title."""
+        titles = list(self.titles) + [""] * max(0, len(self.passages) - len(self.titles))
+        return [set(analyze(p)) | set(analyze(t)) for p, t in zip(self.passages[:limit], titles)]
+
+
+_WORD = re.compile(r"[^\W_]+(?:[-.@/][^\W_]+)*")
+
+
+def looks_like_a_name(word: str, first: bool) -> bool:
+    """A name, code or number as written in a question: a digit ("H100", "2016"), several capitals ("BEIR",
+    "ColBERTv2"), an inner capital ("nDCG"), or a capital that does not just start the question ("Romanian")."""
+    if any(ch.isdigit() for ch in word):
+        return True
+    capitals = sum(ch.isupper() for ch in word)
+    if capitals >= 2:
+        return True
+    return capitals == 1 and (not word[0].isupper() or not first)
+
+
+def _gap(scores: Sequence[float], upto: int = 10) -> float:
+    """How far the best score stands above the mean of the next ones, relative to the best."""
+    if not scores:
+        return 0.0
+    top = scores[0]
+    rest = scores[1:upto]
+    if not rest or top <= 0:
+        return 0.0
+    return max(0.0, (top - sum(rest) / len(rest)) / abs(top))
+
+
+def features(evidence: Evidence) -> dict[str, float]:
+    """The gate's features for one question (only those its inputs allow)."""
+    terms = list(dict.fromkeys(analyze(evidence.query)))
+    n = max(evidence.doc_count, 1)
+    df = evidence.doc_freq
+    foreign = foreign_terms(terms, df)
+    lexical_terms = [t for t in terms if t not in set(foreign)]
+    weights = {t: idf(df.get(t, 0), n) for t in terms}
+    out: dict[str, float] = {"foreign_share": foreign_share(terms, df, n)}
+
+    passage_terms = evidence.passage_terms()
+    lexical_weight = sum(weights[t] for t in lexical_terms)
+    if lexical_terms and lexical_weight > 0:
+        best = max(
+            (sum(weights[t] for t in lexical_terms if t in seen) for seen in passage_terms[:TOP_PASSAGES]),
+            default=0.0,
+        )
+        union = set().union(*passage_terms) if passage_terms else set()
+        covered = sum(weights[t] for t in lexical_terms if t in union)
+        max_idf = idf(0, n)
+        missing = [weights[t] for t in lexical_terms if t not in union]
+        out["coverage_best"] = best / lexical_weight
+        out["coverage_union"] = covered / lexical_weight
+        out["missing_rare"] = max(missing) / max_idf if missing else 0.0
+        out["unknown_share"] = sum(weights[t] for t in lexical_terms if df.get(t, 0) == 0) / lexical_weight
+        out["missing_entity"] = _missing_entity(evidence.query, union, set(lexical_terms), df, n) / max_idf
+    else:  # nothing lexical to judge (e.g. a Chinese question over English text): neutral values
+        out.update(coverage_best=0.5, coverage_union=0.5, missing_rare=0.5, missing_entity=0.0, unknown_share=0.0)
+
+    keyword_scores = [s for _, s in evidence.keyword]
+    dense_scores = [s for _, s in evidence.dense]
+    if keyword_scores:
+        out["keyword_gap"] = _gap(keyword_scores)
+    if dense_scores:
+        out["dense_top"] = dense_scores[0]
+        out["dense_gap"] = max(0.0, dense_scores[0] - sum(dense_scores[1:10]) / max(len(dense_scores[1:10]), 1))
+    if keyword_scores and dense_scores:
+        top_k = {i for i, _ in evidence.keyword[:10]}
+        top_d = {i for i, _ in evidence.dense[:10]}
+        out["agreement"] = len(top_k & top_d) / 10.0
+        out["top_in_both"] = float(evidence.top_id in top_k and evidence.top_id in top_d)
+    if evidence.rerank:
+        out["rerank_top"] = max(evidence.rerank)
+    return out
+
+
+def _missing_entity(query: str, present: set[str], judged: set[str], df: Mapping[str, int], n: int) -> float:
+    """IDF of the rarest name, code or number of the question (``looks_like_a_name``) that the top passages
+    lack: the mark of a near miss ("How many H100 GPUs ...?" over a text about A100s)."""
+    worst = 0.0
+    for position, word in enumerate(_WORD.findall(query)):
+        tokens = [t for t in analyze(word) if t in judged]
+        if not tokens or not looks_like_a_name(word, position == 0):
+            continue
+        absent = [t for t in tokens if t not in present]
+        if absent:
+            worst = max(worst, max(idf(df.get(t, 0), n) for t in absent))
+    return worst
+
+
+def missing_terms(evidence: Evidence, limit: int = 3) -> list[str]:
+    """The question's rarest words that the top passages do not contain (for the refusal reason)."""
+    words = _WORD.findall(evidence.query)
+    passage_terms = set().union(*evidence.passage_terms())
+    n = max(evidence.doc_count, 1)
+    found: dict[str, float] = {}
+    for word in words:
+        tokens = analyze(word)
+        if tokens and not any(t in passage_terms for t in tokens):
+            if all(CJK_TOKEN.match(t) for t in tokens):
+                continue
+            weight = max(idf(evidence.doc_freq.get(t, 0), n) for t in tokens)
+            if weight >= 0.5 * idf(0, n):  # rare words only: "many" or "use" explain nothing
+                found[word] = weight
+    return [w for w, _ in sorted(found.items(), key=lambda item: -item[1])][:limit]
+
+
