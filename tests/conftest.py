@@ -201,16 +201,22 @@ def pdfs(tmp_path: Path) -> list[Path]:
     return [make_pdf(folder / name, [text]) for name, text in DOCUMENTS.items()]
 
 
+def _restartable(name: str, start, ready, data: Path):  # noqa: ANN001, ANN202
+    from tests.fixtures.outages import Restartable
+    from tests.servers import ServerStartError
+
+    try:
+        return Restartable(start(data), ready)
+    except ServerStartError as exc:
+        pytest.skip(f"cannot start {name}: {exc}")
+
+
 @pytest.fixture
 def chroma(tmp_path_factory: pytest.TempPathFactory):
     """A `chroma run` server that the test can stop and restart with the same data."""
-    from tests.fixtures.outages import Restartable
-    from tests.servers import ServerStartError, chroma_ready, start_chroma
+    from tests.servers import chroma_ready, start_chroma
 
-    try:
-        server = Restartable(start_chroma(tmp_path_factory.mktemp("chroma") / "data"), chroma_ready)
-    except ServerStartError as exc:
-        pytest.skip(f"cannot start chroma run: {exc}")
+    server = _restartable("chroma run", start_chroma, chroma_ready, tmp_path_factory.mktemp("chroma") / "data")
     yield server
     server.server.stop()
 
@@ -218,13 +224,9 @@ def chroma(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def elasticsearch(tmp_path_factory: pytest.TempPathFactory):
     """A noida-db server (the Elasticsearch 8 API) that the test can stop and restart with the same data."""
-    from tests.fixtures.outages import Restartable
-    from tests.servers import ServerStartError, elasticsearch_ready, start_noida_es
+    from tests.servers import elasticsearch_ready, start_noida_es
 
-    try:
-        server = Restartable(start_noida_es(tmp_path_factory.mktemp("noida") / "data"), elasticsearch_ready)
-    except ServerStartError as exc:
-        pytest.skip(f"cannot start noida-db: {exc}")
+    server = _restartable("noida-db", start_noida_es, elasticsearch_ready, tmp_path_factory.mktemp("noida") / "data")
     yield server
     server.server.stop()
 
