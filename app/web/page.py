@@ -20,19 +20,23 @@ from typing import Any
 
 import streamlit as st
 
-from app.web import helpers as h
-from app.web.page_images import PDFIUM_LOCK, PageImage, page_contains, render_page
-from app.web.uploads import save_upload, settle
-from app.workspace import Workspace
-from ingest.pipeline import IngestEvent
 from llm.cpu_threads import configure_openmp
-from rag.answer.conversation import Conversation
-from rag.errors import RagError
-from rag.settings import Settings, load_settings
-from rag.types import Mode
+
+# This process writes answers with llama.cpp: the OpenMP settings go into the environment before anything
+# loads the OpenMP runtime (the product's imports do: NLTK loads scikit-learn, which loads it).
+configure_openmp(os.environ)
+
+from app.web import helpers as h  # noqa: E402
+from app.web.page_images import PDFIUM_LOCK, PageImage, page_contains, render_page  # noqa: E402
+from app.web.uploads import save_upload, settle  # noqa: E402
+from app.workspace import Workspace  # noqa: E402
+from ingest.pipeline import IngestEvent  # noqa: E402
+from rag.answer.conversation import Conversation  # noqa: E402
+from rag.errors import RagError  # noqa: E402
+from rag.settings import Settings, load_settings  # noqa: E402
+from rag.types import Mode  # noqa: E402
 
 log = logging.getLogger(__name__)
-configure_openmp(os.environ)  # this process writes answers with llama.cpp: before torch loads OpenMP
 
 PAGE_WIDTH_PX = 900
 MODES = tuple(m.value for m in Mode)

@@ -81,8 +81,6 @@ class AnswerConfig:
         )
 
 
-
-
 Search = Callable[[str], SearchResult]
 EngineSource = Callable[[], ChatEngine]
 

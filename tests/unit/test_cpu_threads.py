@@ -60,3 +60,19 @@ def test_ingesting_keeps_openmp_defaults_for_torch(monkeypatch, tmp_path):
     monkeypatch.setenv("RAG_LLM_CONTEXT", "1")
     CliRunner().invoke(app, ["ingest", str(tmp_path)])
     assert "GOMP_SPINCOUNT" not in os.environ
+
+
+def test_the_web_page_sets_it_before_importing_anything_of_the_product():
+    """`streamlit run app/web/page.py` (without `rag web`) still configures OpenMP before NLTK, scikit-learn
+    or torch can load the runtime: the call comes before the first import of our own packages."""
+    import ast
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "app" / "web" / "page.py"
+    body = ast.parse(page.read_text(encoding="utf-8")).body
+    configured = next(i for i, node in enumerate(body) if isinstance(node, ast.Expr)
+                      and getattr(getattr(node.value, "func", None), "id", "") == "configure_openmp")
+    ours = [i for i, node in enumerate(body) if isinstance(node, ast.ImportFrom) and node.module
+            and node.module.split(".")[0] in ("app", "rag", "ingest")]
+    assert ours and min(ours) > configured
+
