@@ -59,19 +59,9 @@ def register_exact_llama2_format() -> str:
     return EXACT_LLAMA2_FORMAT
 
 
-def build_app(
-    model_path: str | Path,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    context_length: int = 4096,
-    threads: int | None = None,
-    chat_format: str = "auto",
-    api_key: str | None = None,
-    decode_threads: int | None = None,
-    fast_copy_dir: str | Path | None = None,
-) -> Any:
-    """The ASGI app llama-cpp-python builds for this model (loads the model).
+def build_app(model_path: str | Path, config: EngineConfig, *, host: str = "127.0.0.1", port: int = 8080) -> Any:
+    """The ASGI app llama-cpp-python builds for this model (loads the model), with the context, threads, chat
+    format, API key and Q8_0 copy folder of ``config``.
 
     Threads and the Q8_0 copy are chosen as the in-process engine chooses them (:class:`LlamaCppEngine`).
     """
@@ -80,13 +70,15 @@ def build_app(
 
     path = Path(model_path).expanduser()
     metadata = read_gguf_metadata(path)
-    resolved = gguf_chat_format(path, chat_format, metadata)
+    resolved = gguf_chat_format(path, config.chat_format, metadata)
     server_format = register_exact_llama2_format() if resolved == LLAMA2 else "chat_template.default"
-    load_path, threads, decode_threads = cpu_load_plan(path, threads, decode_threads, fast_copy_dir, metadata)
+    load_path, threads, decode_threads = cpu_load_plan(
+        path, config.threads, config.decode_threads, config.fast_copy_dir, metadata
+    )
     model_settings = ModelSettings(
         model=str(load_path),
         model_alias=path.name,
-        n_ctx=context_length,
+        n_ctx=config.context_length,
         n_threads=decode_threads,
         n_threads_batch=threads,
         chat_format=server_format,
@@ -94,7 +86,7 @@ def build_app(
         flash_attn=True,  # as the in-process engine, so both evaluate prompts identically
         verbose=False,
     )
-    server_settings = ServerSettings(host=host, port=port, api_key=api_key)
+    server_settings = ServerSettings(host=host, port=port, api_key=config.api_key)
     log.info(
         "serving %s on http://%s:%d/v1 (chat format %s, %d threads, %d generating)",
         load_path, host, port, resolved, threads, decode_threads,
@@ -148,22 +140,10 @@ def _prepare_served_model(llama2: bool, stable_start: StableStart | None = None)
 
 
 def serve(model_path: str | Path, config: EngineConfig, *, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Serve ``model_path`` at ``http://{host}:{port}/v1`` until interrupted (blocking), with the context,
-    threads, chat format, API key and Q8_0 copy folder of ``config`` (as the in-process engine would load it)."""
+    """Serve ``model_path`` at ``http://{host}:{port}/v1`` as :func:`build_app` builds it, until interrupted."""
     import uvicorn  # the ASGI server: only `rag serve-llm` needs it
 
-    app = build_app(
-        model_path,
-        host=host,
-        port=port,
-        context_length=config.context_length,
-        threads=config.threads,
-        chat_format=config.chat_format,
-        api_key=config.api_key,
-        decode_threads=config.decode_threads,
-        fast_copy_dir=config.fast_copy_dir,
-    )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(build_app(model_path, config, host=host, port=port), host=host, port=port, log_level="warning")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

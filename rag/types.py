@@ -32,8 +32,10 @@ class Mode(str, Enum):
     @classmethod
     def parse(cls, value: "Mode | str") -> "Mode":
         """The mode named ``value``; a ConfigError naming the valid ones otherwise."""
+        if isinstance(value, cls):
+            return value
         try:
-            return cls(str(value).strip().lower()) if not isinstance(value, cls) else value
+            return cls(str(value).strip().lower())
         except ValueError:
             valid = ", ".join(m.value for m in cls)
             raise ConfigError(f"retrieval mode must be one of {valid}, not {value!r}") from None

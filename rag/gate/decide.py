@@ -112,14 +112,11 @@ class Gate:
             f"the gate calibration {self.calibration.source} has no model for mode {mode}; run `rag eval --calibrate`"
         )
 
-    def evidence(self, result: SearchResult) -> Evidence:
-        return evidence_of(result, self.term_stats)
-
     def apply(self, result: SearchResult) -> Decision:
         """Decide on ``result`` and record the verdict on it (``answerable``, ``reason``, ``evidence_score``,
         ``gate``, notes): what `rag search --json` reports."""
         started = time.perf_counter()
-        decision = self.decide(self.evidence(result), result.mode)
+        decision = self.decide(evidence_of(result, self.term_stats), result.mode)
         result.answerable = decision.answerable
         result.reason = decision.reason
         result.evidence_score = decision.probability

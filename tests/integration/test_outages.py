@@ -79,29 +79,31 @@ def test_search_names_elasticsearch_and_its_setting_when_the_cluster_stops_and_r
     assert hits[0].file == "turbine.pdf"
 
 
+def _rag(args: list[str], env: dict[str, str], rag_home: Path, cwd: Path) -> subprocess.CompletedProcess:
+    """The `rag` command in a fresh process, with only ``env``'s RAG_* settings and RAG_HOME=rag_home."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    clean.update(env, PYTHONPATH=str(Path(__file__).resolve().parents[2]), HF_HUB_OFFLINE="1", RAG_HOME=str(rag_home))
+    return subprocess.run([sys.executable, "-c", "from app.cli import main; main()", *args],
+                          capture_output=True, text=True, env=clean, cwd=cwd, timeout=300)
+
+
+def _the_one_error_line(result: subprocess.CompletedProcess) -> str:
+    """The message of the single `error:` line on stderr (there must be one, and no traceback)."""
+    assert result.stderr.count("error:") == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    return " ".join(result.stderr.split("error:", 1)[1].split())  # rich wraps long lines at 80 columns
+
+
 def test_rag_search_prints_one_line_naming_the_stopped_backend(make_workspace, chroma, pdfs, rag_home, tmp_path):
     workspace = make_workspace(chroma_url=chroma.url)
     workspace.ingest(pdfs[:1])
     workspace.close()
     chroma.stop()
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env.update(
-        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
-        HF_HUB_OFFLINE="1",
-        RAG_HOME=str(rag_home),
-        RAG_CHROMA_URL=chroma.url,
-        RAG_RERANKER="none",
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", "from app.cli import main; main()", "search", "zephyr turbine"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
-    )
+    result = _rag(["search", "zephyr turbine"], {"RAG_CHROMA_URL": chroma.url, "RAG_RERANKER": "none"}, rag_home, tmp_path)
     assert result.returncode != 0
-    assert result.stderr.count("error:") == 1
-    message = " ".join(result.stderr.split("error:", 1)[1].split())  # rich wraps long lines at 80 columns
+    message = _the_one_error_line(result)
     assert "Chroma" in message and "RAG_CHROMA_URL" in message
-    assert "Traceback" not in result.stderr
 
 
 # --- ingestion --------------------------------------------------------------------------------------
@@ -188,25 +190,16 @@ def test_ask_names_the_llm_url_setting_when_the_llm_server_stops(make_workspace,
 WEB = Path(__file__).resolve().parents[2] / "app" / "web" / "page.py"
 
 
-def _rag_ask(env: dict[str, str], rag_home: Path, cwd: Path) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    clean.update(env, PYTHONPATH=str(Path(__file__).resolve().parents[2]), HF_HUB_OFFLINE="1", RAG_HOME=str(rag_home))
-    return subprocess.run([sys.executable, "-c", "from app.cli import main; main()", "ask", "--no-stream", QUESTION],
-                          capture_output=True, text=True, env=clean, cwd=cwd, timeout=300)
-
-
 def test_rag_ask_exits_with_one_line_naming_the_stopped_backend_and_its_setting(outage, rag_home, tmp_path):
     backend, server, env = outage
     server.stop()
-    result = _rag_ask(env, rag_home, tmp_path)
+    result = _rag(["ask", "--no-stream", QUESTION], env, rag_home, tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
-    assert result.stderr.count("error:") == 1, result.stderr
-    message = " ".join(result.stderr.split("error:", 1)[1].split())  # rich wraps long lines at 80 columns
+    message = _the_one_error_line(result)
     assert NAME[backend] in message and SETTING[backend] in message, message
-    assert "Traceback" not in result.stderr
 
     server.start()
-    again = _rag_ask(env, rag_home, tmp_path)
+    again = _rag(["ask", "--no-stream", QUESTION], env, rag_home, tmp_path)
     assert again.returncode == 0, again.stderr
     assert "error:" not in again.stderr
 
