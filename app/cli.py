@@ -15,9 +15,16 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from rag.errors import RagError, engine_errors
@@ -31,6 +38,9 @@ app.add_typer(docs_app, name="docs")
 console = Console()
 errors = Console(stderr=True)
 CLIENT_LOGGERS = ("elastic_transport", "elasticsearch", "chromadb", "httpx", "urllib3")
+SHORT_ID = 8  # the id prefix `rag docs list` shows; --doc and `rag docs remove` take it
+DOC_HELP = ("Only this document: id, id prefix, file name or a glob on file names (\"llama*.pdf\"); "
+            "repeat for several.")
 
 
 def _settings() -> Settings:
@@ -60,6 +70,16 @@ def _mode(value: str | None) -> Mode | None:
         return Mode.parse(value)
     except RagError:
         raise _fail(f"--mode must be {', '.join(m.value for m in Mode)}, not {value!r}") from None
+
+
+def _scope(workspace, references: list[str] | None):  # noqa: ANN001, ANN202 - Workspace -> list[DocumentRecord]
+    """The documents ``--doc`` names (None: all), announced on stderr."""
+    chosen = workspace.select_documents(references or [])
+    if chosen is not None:
+        names = ", ".join(d.file_name for d in chosen)
+        errors.print(f"[dim]in {len(chosen)} document{'s' if len(chosen) != 1 else ''}: {escape(names)}[/]",
+                     highlight=False, soft_wrap=True)
+    return chosen
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -178,11 +198,30 @@ def docs_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."))
     if not documents:
         console.print("no documents yet: run `rag ingest PATH`")
         return
-    table = Table("doc", "file", "title", "pages", "chunks", "ingested")
-    for d in documents:
-        table.add_row(d.doc_id, d.file_name, d.title[:60], str(d.pages), str(d.chunks),
-                      datetime.fromtimestamp(d.ingested_at).strftime("%Y-%m-%d %H:%M"))
-    console.print(table)
+    console.print(documents_table(documents, console.width))
+
+
+def documents_table(documents, width: int) -> Table:  # noqa: ANN001 - list[rag.types.DocumentRecord]
+    """One line per document in ``width`` columns: ids shortened to a prefix every command accepts, file
+    names (what ``--doc`` takes) and titles cut with an ellipsis, the date left out below 100 columns
+    (``--json`` has everything)."""
+    files = [d.file_name for d in documents]
+    titles = [" ".join(d.title.split()) for d in documents]
+    dated = width >= 100
+    columns = [("doc", SHORT_ID), ("pages", 5), ("chunks", 6)] + ([("ingested", 10)] if dated else [])
+    room = max(24, width - sum(w for _, w in columns) - 3 * (len(columns) + 2))  # 3: a column's padding and rule
+    file_width = min(max(map(len, files), default=4), max(12, room // 2))
+    title_width = max(8, min(max(map(len, titles), default=5), room - file_width))
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("doc", no_wrap=True, min_width=SHORT_ID)
+    table.add_column("file", no_wrap=True, overflow="ellipsis", width=file_width)
+    table.add_column("title", no_wrap=True, overflow="ellipsis", width=title_width)
+    for name, minimum in columns[1:]:
+        table.add_column(name, justify="left" if name == "ingested" else "right", no_wrap=True, min_width=minimum)
+    for d, file_name, title in zip(documents, files, titles):
+        date = [datetime.fromtimestamp(d.ingested_at).strftime("%Y-%m-%d")] if dated else []
+        table.add_row(d.doc_id[:SHORT_ID], file_name, title, str(d.pages), str(d.chunks), *date)
+    return table
 
 
 @docs_app.command("remove")
@@ -206,11 +245,13 @@ def search(
     top_k: Optional[int] = typer.Option(None, "--top-k", "-k", min=1, help="How many passages."),
     mode: Optional[str] = typer.Option(None, "--mode", help="keyword, dense or hybrid."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON contract."),
+    doc: Optional[list[str]] = typer.Option(None, "--doc", "-d", help=DOC_HELP),
 ) -> None:
     """Find the passages that answer a question (no language model involved)."""
     chosen = _mode(mode)
     try:
-        result = _workspace().search(query, top_k=top_k, mode=chosen)
+        workspace = _workspace()
+        result = workspace.search(query, top_k=top_k, mode=chosen, docs=_scope(workspace, doc))
     except RagError as exc:
         raise _fail(str(exc))
     if as_json:
@@ -379,49 +420,16 @@ def eval_command(
 
 
 # --- ask and chat ---------------------------------------------------------------------------------
-def _plain(text: str, *, end: str = "\n", style: str | None = None, err: bool = False) -> None:
+def _plain(text: str, *, style: str | None = None, err: bool = False) -> None:
     """Print document or model text exactly: no rich markup, emoji codes or highlighting is interpreted."""
-    (errors if err else console).print(text, end=end, style=style, markup=False, highlight=False, emoji=False, soft_wrap=True)
+    (errors if err else console).print(text, style=style, markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
-def _show_answer(stream, stream_text: bool) -> None:  # noqa: ANN001 - rag.answer.AnswerStream
-    """Stream (or print) an answer, then why it was refused or the sources it cites."""
-    from rag.answer.prompting import format_pages
+def _show(stream, no_stream: bool = False):  # noqa: ANN001, ANN202 - AnswerStream -> Answer
+    """The answer once: streamed in place on a terminal, the final text alone anywhere else."""
+    from app.terminal_answer import show_answer
 
-    streamed = ""
-    if stream_text:
-        for piece in stream:
-            streamed += piece
-            _plain(piece, end="")
-        _plain("")
-    answer = stream.answer
-    for note in answer.notes:
-        _plain(f"note: {note}", style="dim", err=True)
-    if not stream_text:
-        _plain(answer.answer)
-    elif answer.refused and streamed.strip() != answer.answer:
-        _plain(answer.answer)
-    elif answer.quoted:
-        _plain("The model's answer above is not supported by your documents; instead:", style="yellow")
-        _plain(answer.answer)
-    elif streamed.strip() != answer.answer:
-        _plain(f"(citations checked) {answer.answer}", style="dim")
-    if answer.refused:
-        _plain(f"not answered: {answer.reason}", style="yellow")
-        return
-    if answer.citations:
-        _plain("Sources:", style="bold")
-        for c in answer.citations:
-            where = ", ".join(part for part in (c.file, format_pages(c.pages)) if part)
-            _plain(f"  [{c.n}] {c.title}" + (f" ({where})" if where else ""))
-            _plain(f"      \u201c{c.snippet}\u201d", style="dim")
-    else:
-        _plain("Sources: none of the passages supports this answer", style="yellow")
-    if answer.grounding.unsupported_sentences and not (answer.quoted and stream_text):  # streamed: shown above
-        _plain("The model's answer, not supported by your documents:" if answer.quoted
-               else "Not supported by your documents:", style="yellow")
-        for sentence in answer.grounding.unsupported_sentences:
-            _plain(f"  - {sentence}", style="yellow")
+    return show_answer(stream, console, errors, live=console.is_terminal and not no_stream)
 
 
 @app.command()
@@ -429,36 +437,76 @@ def ask(
     question: str = typer.Argument(..., help="Your question about the ingested documents."),
     as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON (the documented contract)."),
     no_stream: bool = typer.Option(False, "--no-stream", help="Print the answer once it is complete."),
+    doc: Optional[list[str]] = typer.Option(None, "--doc", "-d", help=DOC_HELP),
+    export: Optional[Path] = typer.Option(None, "--export", help="Also write the answer with its cited pages "
+                                          "to this .md (page images beside it) or .html (one file)."),
 ) -> None:
     """Answer a question from your documents, citing document and page, or say that they don't tell."""
     _will_generate()
     try:
-        stream = _workspace().ask(question)
+        if export is not None:
+            from app.export import export_format
+
+            export_format(export)  # a wrong suffix fails before the model runs
+        workspace = _workspace()
+        stream = workspace.ask(question, docs=_scope(workspace, doc))
         if as_json:
-            print(json.dumps(stream.answer.as_dict(), ensure_ascii=False, indent=2))
-            return
-        _show_answer(stream, stream_text=not no_stream)
+            answer = stream.answer
+            print(json.dumps(answer.as_dict(), ensure_ascii=False, indent=2))
+        else:
+            answer = _show(stream, no_stream)
+        if export is not None:
+            from app.export import export_answer
+
+            written = export_answer(answer, workspace.catalog, export)
+            images = len(written) - 1
+            errors.print(f"exported to {escape(str(export))}" + (f" ({images} page image{'s' if images != 1 else ''} "
+                         "beside it)" if images else ""), highlight=False, soft_wrap=True)
     except RagError as exc:
         raise _fail(str(exc))
 
 
+def _chat_scope(workspace, command: str, scope):  # noqa: ANN001, ANN202
+    """``/docs`` shows which documents the chat asks, ``/docs NAME...`` picks them, ``/docs all`` every one."""
+    import shlex
+
+    try:
+        references = shlex.split(command)[1:]  # "/docs 'annual report.pdf'"
+    except ValueError:  # an unclosed quote: read the words as they are
+        references = command.split()[1:]
+    if references == ["all"]:
+        references, scope = [], None
+    elif references:
+        scope = _scope(workspace, references)
+    if not references and scope is None:
+        _plain("(every document)", style="dim")
+    elif not references:
+        _plain("(in " + ", ".join(d.file_name for d in scope) + ")", style="dim")
+    return scope
+
+
+CHAT_HELP = "/new starts over, /docs NAME... asks only those documents (/docs all: every one), /exit or Ctrl-D leaves."
+
+
 @app.command()
-def chat() -> None:
+def chat(doc: Optional[list[str]] = typer.Option(None, "--doc", "-d", help=DOC_HELP)) -> None:
     """An interactive conversation about your documents (reads questions from stdin until EOF).
 
-    /new starts a new conversation; /exit leaves.
+    /new starts a new conversation; /docs NAME... restricts it to documents (/docs all lifts that);
+    /exit leaves.
     """
     from rag.answer.conversation import Conversation
 
     _will_generate()
     try:
         workspace = _workspace()
+        scope = _scope(workspace, doc)
     except RagError as exc:
         raise _fail(str(exc))
     conversation = Conversation()
     interactive = sys.stdin.isatty()
     if interactive:
-        console.print("Ask about your documents. [bold]/new[/] starts over, [bold]/exit[/] or Ctrl-D leaves.")
+        console.print("Ask about your documents. " + escape(CHAT_HELP), highlight=False)
     while True:
         try:
             line = console.input("[bold]you>[/] ") if interactive else sys.stdin.readline()
@@ -476,7 +524,10 @@ def chat() -> None:
             _plain("(new conversation)", style="dim")
             continue
         try:
-            _show_answer(workspace.ask(question, conversation), stream_text=True)
+            if question == "/docs" or question.startswith("/docs "):
+                scope = _chat_scope(workspace, question, scope)
+                continue
+            _show(workspace.ask(question, conversation, docs=scope))
         except RagError as exc:  # a server may be back for the next question: the conversation goes on
             _plain(f"error: {exc}", style="bold red", err=True)
         _plain("")

@@ -29,6 +29,7 @@ from rag.index.embeddings import Embedder, EmbedderConfig, open_embedder
 from rag.index.keyword.base import KeywordIndex
 from rag.index.keyword.elastic import ElasticsearchIndex
 from rag.index.keyword.fts5 import Fts5Index
+from rag.index.selection import matching, select_documents
 from rag.index.stores import Stores
 from rag.index.vectors import ChromaStore, open_vector_store
 from rag.retrieve.rerank import RerankerChoice, choose_reranker
@@ -293,36 +294,50 @@ class Workspace:
     def _pipeline(self, password: str | None) -> IngestPipeline:
         return IngestPipeline(self.stores, self.embedder, ingest_options(self.settings, password), self.settings.lock_path)
 
-    def search(self, query: str, top_k: int | None = None, mode: Mode | str | None = None) -> SearchResult:
-        """Retrieval, then the relevance gate's verdict on the result (when the gate is on)."""
-        result = self.retriever.search(query, top_k=top_k, mode=mode)
+    def search(
+        self,
+        query: str,
+        top_k: int | None = None,
+        mode: Mode | str | None = None,
+        docs: Sequence[DocumentRecord] | None = None,
+    ) -> SearchResult:
+        """Retrieval in ``docs`` (None: every document), then the relevance gate's verdict on the result
+        (when the gate is on)."""
+        result = self.retriever.search(query, top_k=top_k, mode=mode, docs=docs)
         gate = self.gate
         if gate is not None:
             gate.apply(result)
         return result
 
-    def ask(self, question: str, conversation: Conversation | None = None) -> AnswerStream:
-        """Answer a question from the documents: iterate the stream for the text, then read ``.answer``."""
-        return self.answerer.ask(question, conversation)
+    def ask(
+        self, question: str, conversation: Conversation | None = None, docs: Sequence[DocumentRecord] | None = None
+    ) -> AnswerStream:
+        """Answer a question from ``docs`` (None: every document): iterate the stream for the text, then read
+        ``.answer``."""
+        return self.answerer.ask(question, conversation, docs)
 
-    def ask_once(self, question: str, conversation: Conversation | None = None) -> Answer:
+    def ask_once(
+        self, question: str, conversation: Conversation | None = None, docs: Sequence[DocumentRecord] | None = None
+    ) -> Answer:
         """The finished answer to a question (no streaming)."""
-        return self.answerer.ask_once(question, conversation)
+        return self.answerer.ask_once(question, conversation, docs)
 
     def documents(self) -> list[DocumentRecord]:
         return self.catalog.documents()
 
     def find_document(self, reference: str) -> DocumentRecord | None:
-        """A ready document by id, id prefix, file name or path."""
-        documents = self.catalog.documents()
-        for record in documents:
-            if reference in (record.doc_id, record.path, record.file_name):
-                return record
-        prefixed = [r for r in documents if r.doc_id.startswith(reference)]
-        if len(prefixed) == 1:
-            return prefixed[0]
-        resolved = str(Path(reference).expanduser().resolve())
-        return next((r for r in documents if r.path == resolved), None)
+        """The one ready document ``reference`` names (id, id prefix, file name, path); None when it names no
+        document or several."""
+        found = matching(reference, self.catalog.documents())
+        return found[0] if len(found) == 1 else None
+
+    def select_documents(self, references: Sequence[str]) -> list[DocumentRecord] | None:
+        """The ready documents ``references`` name (ids, id prefixes, file names, paths, globs on file names),
+        for ``docs=``: None when there are no references (the whole library). Raises :class:`UnknownDocument`
+        with the closest names for a reference that names nothing."""
+        if not references:
+            return None
+        return select_documents(references, self.catalog.documents())
 
     def close(self) -> None:
         """Drop this workspace's retriever and answerer, and close the store clients when the parts are its own

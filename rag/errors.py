@@ -35,6 +35,10 @@ class DocumentError(RagError):
     """A file cannot be ingested. The message is the one-line reason shown to the user."""
 
 
+class UnknownDocument(RagError):
+    """A document named by the user (``--doc``, ``rag docs remove``) is not in the library."""
+
+
 class IngestLocked(RagError):
     """Another ingestion process holds the lock."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Sequence
 
 from rag.errors import ConfigError
 
@@ -115,6 +116,13 @@ class DocumentRecord:
     @property
     def file_name(self) -> str:
         return Path(self.path).name
+
+
+def documents_as_json(documents: Sequence[DocumentRecord] | None) -> list[dict[str, str]] | None:
+    """A document filter as the JSON contracts echo it: ``[{"doc": id, "file": name}]``, None for no filter."""
+    if documents is None:
+        return None
+    return [{"doc": d.doc_id, "file": d.file_name} for d in documents]
 
 
 @dataclass

@@ -238,6 +238,14 @@ def _pages_of(chunk, wanted: set[int]) -> list[int]:  # noqa: ANN001
 
 
 # --- labels ---------------------------------------------------------------------------------------
+def document_label(title: str, file_name: str, limit: int = 48) -> str:
+    """A document as a picker lists it: its title (cut at ``limit`` characters) and file name."""
+    title = " ".join(title.split())
+    if len(title) > limit:
+        title = title[: limit - 1].rstrip() + "…"
+    return f"{title} ({file_name})" if title and title != file_name else file_name
+
+
 def format_pages(pages: Sequence[int]) -> str:
     """``p. 3``, ``pp. 3–5`` for a run, ``pp. 2, 7`` otherwise."""
     unique = sorted(set(int(p) for p in pages))

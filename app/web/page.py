@@ -27,7 +27,9 @@ from llm.cpu_threads import configure_openmp
 configure_openmp(os.environ)
 
 from app.web import helpers as h  # noqa: E402
-from app.web.page_images import PDFIUM_LOCK, PageImage, page_contains, render_page  # noqa: E402
+from app.evidence import citation_evidence  # noqa: E402
+from app.export import answer_html  # noqa: E402
+from app.page_images import PDFIUM_LOCK, PageImage, page_contains, render_page  # noqa: E402
 from app.web.uploads import save_upload, settle  # noqa: E402
 from app.workspace import Workspace  # noqa: E402
 from ingest.pipeline import IngestEvent  # noqa: E402
@@ -92,6 +94,7 @@ def _repair_history() -> None:
 def _new_conversation() -> None:
     st.session_state["messages"] = []
     st.session_state["conversation"] = None
+    st.session_state["ask_docs"] = []  # a new conversation asks every document again
 
 
 def _overrides(settings: Settings) -> dict[str, Any]:
@@ -247,6 +250,35 @@ def _remove(workspace, settings: Settings, record) -> None:  # noqa: ANN001
     st.session_state["ingest_lines"] = [h.ResultLine("info", f"{record.file_name}: removed")]
 
 
+def _sidebar_scope(workspace) -> None:  # noqa: ANN001
+    """Which documents this conversation asks: several at once, every document when none is picked."""
+    try:
+        documents = workspace.documents()
+    except RagError:
+        return  # _sidebar_documents shows the error
+    if not documents:
+        return
+    names = {d.doc_id: h.document_label(d.title, d.file_name) for d in documents}
+    state = st.session_state
+    state["ask_docs"] = [doc_id for doc_id in state.get("ask_docs", []) if doc_id in names]  # removed ones go
+    st.multiselect(
+        "Ask about",
+        list(names),
+        format_func=names.__getitem__,
+        key="ask_docs",
+        placeholder="All documents",
+        help="Answers come only from the documents picked here (all of them when none is). "
+             "The choice belongs to this conversation; a new conversation asks every document again.",
+    )
+
+
+def _scope(workspace) -> list | None:  # noqa: ANN001 - list[rag.types.DocumentRecord]
+    chosen = set(st.session_state.get("ask_docs") or [])
+    if not chosen:
+        return None
+    return [d for d in workspace.documents() if d.doc_id in chosen] or None
+
+
 # --- sidebar: settings ----------------------------------------------------------------------------
 def _sidebar_settings(settings: Settings) -> None:
     with st.expander("Answer settings", icon=":material/tune:"):
@@ -285,10 +317,13 @@ def _sidebar_settings(settings: Settings) -> None:
 
 # --- main: the chat -------------------------------------------------------------------------------
 def _render_answer(workspace, answer, key: str) -> None:  # noqa: ANN001 - rag.answer.Answer
+    if answer.docs:
+        st.caption(":material/filter_alt: " + h.escape_markdown("Asked in " + ", ".join(d.file_name for d in answer.docs)))
     if answer.refused:
         st.warning(h.escape_markdown(answer.answer), icon=":material/search_off:", title="Not in your documents")
         if answer.reason:
             st.caption(h.escape_markdown(f"Why: {answer.reason}"))
+        _download(workspace, answer, key)
         return
     st.markdown(h.escape_markdown(answer.answer))
     unsupported = h.unsupported_note(answer)
@@ -299,6 +334,7 @@ def _render_answer(workspace, answer, key: str) -> None:  # noqa: ANN001 - rag.a
         st.caption(h.escape_markdown(timing))
     if answer.citations:
         _render_sources(workspace, answer, key)
+    _download(workspace, answer, key)
 
 
 def _render_sources(workspace, answer, key: str) -> None:  # noqa: ANN001
@@ -315,44 +351,49 @@ def _short(title: str, limit: int = 32) -> str:
     return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
 
 
+def _render_cached(path: Path, page: int, *, highlight: str | None = None) -> PageImage:
+    """The page picture, cached per file version (an OSError for a vanished file is evidence's to report)."""
+    return _page_image(str(path), path.stat().st_mtime_ns, page, highlight)
+
+
+def _contains_cached(path: Path, page: int, text: str) -> bool:
+    return _page_has(str(path), path.stat().st_mtime_ns, page, text)
+
+
 def _render_citation(workspace, answer_text: str, citation) -> None:  # noqa: ANN001
-    record = workspace.catalog.get(citation.doc)
-    file_name = record.file_name if record else (citation.file or citation.doc)
-    chunks = workspace.catalog.chunks_of(citation.doc) if record else []
-    shown = h.shown_passage(chunks, citation.pages, citation.snippet, h.claim_for_citation(answer_text, citation.n))
+    evidence = citation_evidence(workspace.catalog, answer_text, citation, render=_render_cached,
+                                 contains=_contains_cached)
     text_column, page_column = st.columns([1, 1], gap="medium")
     with text_column:
-        st.markdown(f"**{h.escape_markdown(citation.title or file_name)}**")
-        st.caption(h.escape_markdown(f"{file_name} · {h.format_pages(citation.pages)}"))
+        st.markdown(f"**{h.escape_markdown(evidence.title)}**")
+        st.caption(h.escape_markdown(f"{evidence.file_name} · {evidence.pages_label}"))
         with st.container(border=True):
-            st.markdown(h.highlighted_markdown(shown.text, shown.span))
+            st.markdown(h.highlighted_markdown(evidence.passage.text, evidence.passage.span))
     with page_column:
-        if record is None:
-            st.caption("This document has been removed from the library.")
+        if evidence.image is None:
+            st.caption(h.escape_markdown(evidence.note))
             return
-        path = Path(record.path)
-        try:
-            modified = path.stat().st_mtime_ns
-        except OSError:
-            st.caption(h.escape_markdown(f"{file_name} is no longer on disk."))
+        caption = h.escape_markdown(evidence.page_label)
+        if evidence.image.focus is None:
+            st.image(evidence.image.page, caption=caption, width="stretch")
             return
-        pages = shown.pages or list(citation.pages) or [1]
-        page = pages[0]
-        sentence = shown.sentence
-        if sentence and len(pages) > 1:
-            page = next((p for p in pages if _page_has(str(path), modified, p, sentence)), page)
-        try:
-            image = _page_image(str(path), modified, page, sentence)
-        except RagError as exc:
-            st.caption(h.escape_markdown(str(exc)))
-            return
-        caption = h.escape_markdown(f"Page {page} of {file_name}")
-        if image.focus is None:
-            st.image(image.page, caption=caption, width="stretch")
-            return
-        st.image(image.focus, caption=caption, width="stretch")
+        st.image(evidence.image.focus, caption=caption, width="stretch")
         with st.expander("Whole page", icon=":material/description:"):
-            st.image(image.page, width="stretch")
+            st.image(evidence.image.page, width="stretch")
+
+
+def _download(workspace, answer, key: str) -> None:  # noqa: ANN001
+    """The answer with its sources and cited pages as one self-contained HTML file, built when clicked."""
+    st.download_button(
+        "Download with sources",
+        key=f"export_{key}",
+        data=lambda: answer_html(answer, workspace.catalog, render=_render_cached, contains=_contains_cached),
+        file_name="answer.html",
+        mime="text/html",
+        icon=":material/download:",
+        on_click="ignore",
+        help="The question, the answer and every cited passage with its page, in one HTML file that opens offline.",
+    )
 
 
 AVATARS = {"user": ":material/person:", "assistant": ":material/menu_book:"}
@@ -374,7 +415,7 @@ def _ask(workspace, question: str) -> None:  # noqa: ANN001
             with _answer_lock():
                 with slot.container():
                     with st.spinner("Searching your documents…", show_time=True):
-                        stream = workspace.ask(question, conversation=state["conversation"])
+                        stream = workspace.ask(question, conversation=state["conversation"], docs=_scope(workspace))
                         first = next(stream, None)
                     pieces = [first] if first is not None else []
                     st.write_stream(h.escape_stream(_chain(pieces, stream)))
@@ -430,6 +471,7 @@ def main() -> None:
     with st.sidebar:
         st.header("Your documents", anchor=False)
         _sidebar_upload(workspace, settings)
+        _sidebar_scope(workspace)
         _sidebar_documents(workspace, settings)
         st.divider()
         _sidebar_settings(settings)

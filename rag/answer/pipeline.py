@@ -9,8 +9,9 @@ citations -> grounding.
   sentence gets a support score (:mod:`rag.answer.grounding`), and ``min_support`` can turn a badly supported
   answer into a refusal. When no sentence of the reply is supported (and it is not a bare yes or no), the
   answer quotes the passage that supports the question best instead (:mod:`rag.answer.quote`;
-  ``quote_unsupported``); ``reason`` says so. A model reply that is itself a refusal, or that is not in the
-  language of a Chinese question, becomes the fixed refusal too.
+  ``quote_unsupported``); ``reason`` says so. A reply that is not in the language of a Chinese question gives
+  way to that quote too, with a Chinese lead-in, and to the refusal when no passage supports the question. A
+  model reply that is itself a refusal becomes the fixed refusal.
 
 :meth:`Answerer.ask` returns an :class:`AnswerStream`: iterate it for the text as it streams; once it is
 exhausted, ``stream.answer`` is the final :class:`Answer`. The final ``answer.answer`` can differ from the
@@ -22,20 +23,25 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Generator, Iterator, Sequence
+from typing import Callable, Generator, Iterator, Protocol, Sequence
 
 import numpy as np
 
 from llm.chat_format import contains_control_tags
 from llm.protocol import ChatEngine, GenerationParams
-from rag.analysis import contains_cjk
 from rag.answer.citations import attribute, citation, rewrite_markers, split_sentences
 from rag.answer.context import assemble, within_budget
-from rag.answer.conversation import Conversation, RewriteMode, Turn, looks_like_follow_up, rewrite_query
+from rag.answer.conversation import (
+    Conversation,
+    RewriteMode,
+    Turn,
+    looks_like_follow_up,
+    rewrite_query,
+)
 from rag.answer.grounding import SupportConfig, assess, support_table
 from rag.answer.prompting import grounded_prompt
-from rag.answer.quote import closest_quote, gives_way_to_a_quote, quoted_answer
-from rag.answer.refusal import is_refusal, question_language, refusal_sentence
+from rag.answer.quote import Quote, closest_quote, gives_way_to_a_quote, quoted_answer, supporting_quote
+from rag.answer.refusal import in_question_language, is_refusal, question_language, refusal_sentence
 from rag.answer.repetition import RepetitionGuard
 from rag.answer.result import (
     EMPTY_ANSWER,
@@ -43,6 +49,7 @@ from rag.answer.result import (
     NO_PASSAGES,
     NOT_IN_LANGUAGE,
     QUOTED,
+    QUOTED_OTHER_LANGUAGE,
     TIMING_KEYS,
     Answer,
     AnswerKind,
@@ -51,7 +58,7 @@ from rag.answer.result import (
 from rag.errors import InvalidQuestion, engine_errors
 from rag.index.embeddings import PassageEmbedder
 from rag.retrieve.retriever import SearchResult
-from rag.types import Hit
+from rag.types import DocumentRecord, Hit
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +88,12 @@ class AnswerConfig:
         )
 
 
-Search = Callable[[str], SearchResult]
+class Search(Protocol):
+    """Retrieval and the relevance gate: ``docs`` restricts them to those documents (None: all)."""
+
+    def __call__(self, query: str, *, docs: Sequence[DocumentRecord] | None = None) -> SearchResult: ...
+
+
 EngineSource = Callable[[], ChatEngine]
 
 
@@ -121,22 +133,34 @@ class Answerer:
     def engine(self) -> ChatEngine:
         return self._engine_source()
 
-    def ask(self, question: str, conversation: Conversation | None = None) -> AnswerStream:
-        """Start answering; raises :class:`InvalidQuestion` at once for a question that cannot be asked."""
+    def ask(
+        self,
+        question: str,
+        conversation: Conversation | None = None,
+        docs: Sequence[DocumentRecord] | None = None,
+    ) -> AnswerStream:
+        """Start answering from ``docs`` (None: every document); raises :class:`InvalidQuestion` at once for a
+        question that cannot be asked."""
         text = check_question(question)
-        return AnswerStream(self._guarded(text, conversation))
+        return AnswerStream(self._guarded(text, conversation, docs))
 
-    def ask_once(self, question: str, conversation: Conversation | None = None) -> Answer:
-        return self.ask(question, conversation).answer
+    def ask_once(
+        self, question: str, conversation: Conversation | None = None, docs: Sequence[DocumentRecord] | None = None
+    ) -> Answer:
+        return self.ask(question, conversation, docs).answer
 
     # --- the pipeline ------------------------------------------------------------------------------
-    def _guarded(self, question: str, conversation: Conversation | None) -> Generator[str, None, Answer]:
+    def _guarded(
+        self, question: str, conversation: Conversation | None, docs: Sequence[DocumentRecord] | None
+    ) -> Generator[str, None, Answer]:
         """:meth:`_run`, with the chat engine's failures turned into :class:`RagError` (the one place where
         the pipeline meets the engine)."""
         with engine_errors():
-            return (yield from self._run(question, conversation))
+            return (yield from self._run(question, conversation, docs))
 
-    def _run(self, question: str, conversation: Conversation | None) -> Generator[str, None, Answer]:
+    def _run(
+        self, question: str, conversation: Conversation | None, docs: Sequence[DocumentRecord] | None
+    ) -> Generator[str, None, Answer]:
         started = time.perf_counter()
         config = self.config
         language = question_language(question)
@@ -152,14 +176,14 @@ class Answerer:
         if how != "as-is":
             log.info("follow-up %r searched as %r (%s)", question, query, how)
 
-        result = self._search(query)
+        result = self._search(query, docs=docs)
         # retrieve: the whole search (fusion, hydration, relevance gate) except reranking, reported apart
         timings["rerank"] = float(result.timings.get("rerank", 0.0))
         searched = float(result.timings.get("total", result.timings.get("retrieve", 0.0)))
         timings["retrieve"] = max(0.0, searched - timings["rerank"])
         passages = within_budget(assemble(result.hits), config.context_words)
         answer = Answer(question=question, answer="", query=query, language=language,
-                        notes=list(result.notes), timings=timings)
+                        notes=list(result.notes), timings=timings, docs=result.docs)
 
         reason = ""
         if not passages:
@@ -229,14 +253,18 @@ class Answerer:
         if is_refusal(text):
             answer.refuse(refusal, MODEL_REFUSED)
             return
-        if answer.language == "zh" and not contains_cjk(text):
-            answer.refuse(refusal, NOT_IN_LANGUAGE)
-            return
         support = self.config.support
         sentences = split_sentences(text)
         table = support_table([s.text for s in sentences], [p.text for p in passages], self.embedder, support,
                               question=f"{answer.question} {answer.query}")
         answer.grounding = assess([s.text for s in sentences], table, support)
+        if not in_question_language(text, answer.question):
+            # A small model often answers a Chinese question in English. Its text is not shown; the passage
+            # that supports it (else the one that supports the question) is, with a Chinese lead-in.
+            quote = supporting_quote(table, answer.grounding, support) or self._closest(answer, table.piece_vectors)
+            if not (self.config.quote_unsupported and self._quote(answer, hits, quote, QUOTED_OTHER_LANGUAGE)):
+                answer.refuse(refusal, NOT_IN_LANGUAGE)
+            return
         min_support = self.config.min_support
         if min_support > 0 and answer.grounding.supported < min_support:
             answer.refuse(refusal, (
@@ -245,7 +273,7 @@ class Answerer:
             ))
             return
         if self.config.quote_unsupported and gives_way_to_a_quote(text, answer.grounding):
-            if self._quote(answer, hits, table.piece_vectors):
+            if self._quote(answer, hits, self._closest(answer, table.piece_vectors), QUOTED):
                 return
         attribution = attribute(sentences, table, support)
         answer.answer = rewrite_markers(text, sentences, attribution.per_sentence)
@@ -259,18 +287,19 @@ class Answerer:
             claims = " ".join(s.text for s, numbers in zip(sentences, attribution.per_sentence) if n in numbers)
             answer.citations.append(citation(n, passage, hits, quote, claims))
 
-    def _quote(self, answer: Answer, hits: Sequence[Hit], piece_vectors: np.ndarray | None) -> bool:
-        """Answer with the window of ``answer.passages`` closest to the question, cited; False when none
-        qualifies."""
-        passages = answer.passages
-        quote = closest_quote(answer.query or answer.question, [p.text for p in passages], self.embedder,
-                                    self.config.support, piece_vectors)
+    def _closest(self, answer: Answer, piece_vectors: np.ndarray | None) -> Quote | None:
+        """The window of ``answer.passages`` that supports the question best (None when none qualifies)."""
+        return closest_quote(answer.query or answer.question, [p.text for p in answer.passages], self.embedder,
+                             self.config.support, piece_vectors)
+
+    def _quote(self, answer: Answer, hits: Sequence[Hit], quote: Quote | None, reason: str) -> bool:
+        """Make the answer ``quote``, cited, for ``reason``; False (nothing changes) when there is no quote."""
         if quote is None:
             return False
         answer.answer = quoted_answer(quote, answer.language)
-        answer.kind, answer.reason = AnswerKind.QUOTED, QUOTED
+        answer.kind, answer.reason = AnswerKind.QUOTED, reason
         n = quote.passage + 1
-        answer.citations = [citation(n, passages[quote.passage], hits, quote.sentence, quote.text)]
+        answer.citations = [citation(n, answer.passages[quote.passage], hits, quote.sentence, quote.text)]
         return True
 
     @staticmethod

@@ -18,12 +18,12 @@ from typing import Sequence
 
 import numpy as np
 
-from rag.answer.grounding import Grounding, SupportConfig, support_table
+from rag.answer.grounding import Grounding, SupportConfig, SupportTable, support_table
 from rag.index.embeddings import PassageEmbedder
 
 QUOTE_INTROS = {
     "en": "The passage closest to your question says:",
-    "zh": "与您的问题最相关的原文：",
+    "zh": "文档中与您的问题最相关的内容：",
 }
 
 
@@ -67,6 +67,24 @@ def closest_quote(
     if p is None or support is None or support < config.cite:
         return None
     return Quote(passage=p, text=table.windows[0][p], sentence=table.snippets[0][p], support=support)
+
+
+def supporting_quote(table: SupportTable, grounding: Grounding, config: SupportConfig = SupportConfig()) -> Quote | None:
+    """The passage window that supports the reply best, judged on the reply's supported sentences (rows of
+    ``table``), or None when no sentence is supported at the ``cite`` level. This is how a reply that cannot
+    be shown (written in another language than the question) still points at its evidence: support is
+    measured between the reply and the passages, where a question in another script shares no words with
+    them."""
+    best: Quote | None = None
+    for s, sentence in enumerate(grounding.sentences):
+        if not sentence.supported:
+            continue
+        p, support = table.best(s)
+        if p is None or support is None or support < config.cite:
+            continue
+        if best is None or support > best.support:
+            best = Quote(passage=p, text=table.windows[s][p], sentence=table.snippets[s][p], support=support)
+    return best
 
 
 def quoted_answer(quote: Quote, language: str) -> str:

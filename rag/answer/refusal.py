@@ -38,6 +38,19 @@ def question_language(question: str) -> Language:
     return "zh" if contains_cjk(question) else "en"
 
 
+_CLOSING_MARKS = "?？!！。.;；:： "
+
+
+def in_question_language(reply: str, question: str) -> bool:
+    """Whether ``reply`` is in the language of ``question``: for a Chinese question, whether it holds Chinese
+    beyond copies of the question itself ("The answer is: <the question>" is an English reply)."""
+    if question_language(question) != "zh":
+        return True
+    core = " ".join(question.split()).rstrip(_CLOSING_MARKS)
+    rest = re.sub(r"\s+".join(re.escape(word) for word in core.split()), " ", reply, flags=re.IGNORECASE) if core else reply
+    return contains_cjk(rest)
+
+
 def refusal_sentence(language: str) -> str:
     """The fixed refusal sentence of ``language`` (English for any language without its own sentence)."""
     return REFUSALS.get(language, REFUSALS["en"])

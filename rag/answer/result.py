@@ -8,6 +8,7 @@ from typing import Any, Generator, Iterator
 
 from rag.answer.context import Passage
 from rag.answer.grounding import Grounding
+from rag.types import DocumentRecord, documents_as_json
 
 TIMING_KEYS = ("retrieve", "rerank", "first_token", "total")
 
@@ -21,8 +22,10 @@ QUOTED = (
     "no sentence of the model's answer is supported by the passages: the passage closest to the question is "
     "quoted instead"
 )
-
-
+QUOTED_OTHER_LANGUAGE = (
+    "the model did not answer in the language of the question: the passage closest to the question is quoted "
+    "instead"
+)
 
 
 class AnswerKind(str, Enum):
@@ -64,6 +67,7 @@ class Answer:
     # the passages the model read, numbered as in its prompt (citation n is passages[n - 1]); empty when refused
     # before the model was called. Not part of the JSON contract.
     passages: list[Passage] = field(default_factory=list, repr=False)
+    docs: list[DocumentRecord] | None = None  # the documents the question was restricted to (None: all)
 
     @property
     def refused(self) -> bool:
@@ -88,8 +92,8 @@ class Answer:
             "citations": [c.as_dict() for c in self.citations],
             "grounding": self.grounding.as_dict(),
             "timings": {key: round(float(self.timings.get(key, 0.0)), 4) for key in TIMING_KEYS},
+            "docs": documents_as_json(self.docs),
         }
-
 
 
 class AnswerStream:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
@@ -102,12 +102,17 @@ class ChromaStore:
             raise self._unavailable(exc) from exc
 
     # --- reading ----------------------------------------------------------------------------------
-    def search(self, vector: np.ndarray, limit: int) -> list[tuple[str, float]]:
-        """(chunk_id, cosine similarity) best first (fewer than ``limit`` when the store holds fewer)."""
+    def search(self, vector: np.ndarray, limit: int, docs: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """(chunk_id, cosine similarity) best first (fewer than ``limit`` when the store holds fewer); with
+        ``docs``, only chunks of those document ids (Chroma filters inside the search, then ranks)."""
+        if docs is not None and not docs:
+            return []
+        where = {"doc_id": {"$in": sorted(docs)}} if docs is not None else None
         try:
             result = self._collection.query(  # no count() first: it costs 10 ms at 100,000 chunks
                 query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
                 n_results=limit,
+                where=where,
                 include=["distances"],
             )
         except Exception as exc:

@@ -7,7 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, Sequence
+from typing import Any, Collection, Literal, Protocol, Sequence
 
 import numpy as np
 
@@ -15,9 +15,13 @@ from rag.analysis import analyze, cjk_share, contains_cjk
 from rag.index.catalog import Catalog
 from rag.index.keyword.base import KeywordIndex
 from rag.index.keyword.stats import TermStats, foreign_share
-from rag.retrieve.fusion import keyword_weight_for, reciprocal_rank_fusion, standardized_fusion
+from rag.retrieve.fusion import (
+    keyword_weight_for,
+    reciprocal_rank_fusion,
+    standardized_fusion,
+)
 from rag.retrieve.rerank import CrossEncoderReranker
-from rag.types import Hit, Mode, doc_id_of
+from rag.types import DocumentRecord, Hit, Mode, doc_id_of, documents_as_json
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +33,7 @@ class QueryEmbedder(Protocol):
 
 
 class VectorSearch(Protocol):
-    def search(self, vector: np.ndarray, limit: int) -> list[tuple[str, float]]: ...
+    def search(self, vector: np.ndarray, limit: int, docs: Collection[str] | None = None) -> list[tuple[str, float]]: ...
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class SearchResult:
     candidates: "Candidates | None" = field(default=None, repr=False)  # raw lists before fusion
     # the ranking before it was cut to top_k (at least GATE_PASSAGES hits): what the relevance gate reads
     ranked: list[Hit] = field(default_factory=list, repr=False)
+    docs: list[DocumentRecord] | None = None  # the documents the search was restricted to (None: all)
 
     def as_dict(self) -> dict[str, Any]:
         """The stable JSON contract of `rag search --json`."""
@@ -70,6 +75,7 @@ class SearchResult:
             "evidence_score": None if self.evidence_score is None else round(float(self.evidence_score), 6),
             "reranker": self.reranker,
             "gate": self.gate,
+            "docs": documents_as_json(self.docs),
             "results": [
                 {
                     "chunk_id": hit.chunk_id,
@@ -122,12 +128,15 @@ class Retriever:
         self.term_stats = term_stats
         self.notes = list(notes)
 
-    def candidates(self, query: str, mode: Mode, timings: dict[str, float]) -> Candidates:
+    def candidates(
+        self, query: str, mode: Mode, timings: dict[str, float], docs: Collection[str] | None = None
+    ) -> Candidates:
+        """Both candidate lists; with ``docs``, each store ranks only the chunks of those document ids."""
         keyword: list[tuple[str, float]] = []
         dense: list[tuple[str, float]] = []
         if mode.uses_keyword:
             started = time.perf_counter()
-            keyword = self.keyword.search(query, self.config.candidates)
+            keyword = self.keyword.search(query, self.config.candidates, docs=docs)
             timings["keyword"] = time.perf_counter() - started
         if not mode.uses_dense:
             return Candidates(keyword, dense)
@@ -135,7 +144,7 @@ class Retriever:
         vector = self.embedder.embed_query(query)
         timings["embed_query"] = time.perf_counter() - started
         started = time.perf_counter()
-        dense = self.vectors.search(vector, self.config.candidates)
+        dense = self.vectors.search(vector, self.config.candidates, docs=docs)
         timings["dense"] = time.perf_counter() - started
         if mode is Mode.HYBRID:
             shares = {"foreign_share": self._foreign_share(query), "unreadable_share": self._unreadable_share(query)}
@@ -190,19 +199,27 @@ class Retriever:
                 dense[item] = candidates.looked_up[item] = float(np.dot(vector, query))
         return sorted(dense.items(), key=lambda pair: (-pair[1], pair[0]))
 
-    def search(self, query: str, top_k: int | None = None, mode: Mode | str | None = None) -> SearchResult:
-        """The best ``top_k`` hits for ``query``; ``result.ranked`` keeps at least ``GATE_PASSAGES`` of them."""
+    def search(
+        self,
+        query: str,
+        top_k: int | None = None,
+        mode: Mode | str | None = None,
+        docs: Sequence[DocumentRecord] | None = None,
+    ) -> SearchResult:
+        """The best ``top_k`` hits for ``query``; ``result.ranked`` keeps at least ``GATE_PASSAGES`` of them.
+        ``docs``: search only these documents (None: the whole library)."""
         mode = Mode.parse(mode) if mode is not None else self.config.mode
         limit = top_k or self.config.top_k
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        candidates = self.candidates(query, mode, timings)
+        doc_ids = {d.doc_id for d in docs} if docs is not None else None
+        candidates = self.candidates(query, mode, timings, doc_ids)
         fused = self.fuse(candidates, mode)
         depth = max(limit, GATE_PASSAGES, self.config.rerank_top if self.reranker is not None else 0)
         hits = self.hydrate(fused, candidates, depth)
         timings["retrieve"] = time.perf_counter() - started
         result = SearchResult(query=query, hits=hits, mode=mode, notes=list(self.notes), timings=timings,
-                              candidates=candidates)
+                              candidates=candidates, docs=list(docs) if docs is not None else None)
         if self.reranker is not None and hits:
             begun = time.perf_counter()
             hits = self.reranker.rerank(query, hits, self.config.rerank_top)

@@ -108,9 +108,19 @@ def test_upload_ask_and_see_the_cited_page(page, web_url: str, tmp_path: Path) -
     assert "p. 1" in sources.first.inner_text()
     assert answer.get_by_text("Page 1 of zephyr-telescope.pdf").first.is_visible()
     assert answer.get_by_test_id("stAlertContentWarning").count() == 0, "the answerable question was refused"
+    assert sidebar.get_by_text("Ask about").first.is_visible()  # the document picker, once there are documents
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web-chat.png"), full_page=True)
+
+    # the answer with its sources, as one HTML file that needs nothing from the network
+    with page.expect_download(timeout=120_000) as download:
+        answer.get_by_role("button", name="Download with sources").click()
+    saved = tmp_path / "answer.html"
+    download.value.save_as(str(saved))
+    html = saved.read_text(encoding="utf-8")
+    assert "Zephyr-9" in html and "<mark>" in html and "data:image/png;base64," in html
+    assert "<script" not in html.lower() and "http://" not in html and "https://" not in html
 
 
 def _ask_and_wait(page, question: str, messages: int):  # noqa: ANN001, ANN202

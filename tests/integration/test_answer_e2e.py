@@ -171,7 +171,7 @@ def test_rag_ask_json_prints_the_contract(workspace, monkeypatch: pytest.MonkeyP
     result = CliRunner().invoke(cli.app, ["ask", UNANSWERABLE, "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert set(data) == {"question", "answer", "refused", "reason", "citations", "grounding", "timings"}
+    assert set(data) == {"question", "answer", "refused", "reason", "citations", "grounding", "timings", "docs"}
     assert data["refused"] is True and data["answer"] == REFUSALS["en"]
 
 

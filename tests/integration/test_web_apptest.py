@@ -7,11 +7,13 @@ its models are loaded once (``st.cache_resource``) and shared by every test here
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
 import pytest
 
+from rag.types import doc_id_for
 from tests.fixtures.pdfs import make_pdf
 
 pytestmark = pytest.mark.slow
@@ -133,6 +135,8 @@ def test_asking_shows_an_answer_with_its_sources_and_the_page(app, tmp_path: Pat
     sources = _sources(app)
     assert any("p. 1" in label for label in sources), sources
     assert len(assistant.image) >= 1, "no page picture under the answer"
+    downloads = [e for e in assistant.get("download_button")]
+    assert len(downloads) == 1, "no download button under the answer"
 
 
 def test_an_unanswerable_question_shows_the_refusal_and_why(app, tmp_path: Path) -> None:
@@ -161,3 +165,26 @@ def test_a_removed_document_stops_being_cited(app, tmp_path: Path, rag_home: Pat
     assert "telescope.pdf" not in " ".join(_texts(app.chat_message[-1].caption)), "a removed document is still cited"
     assert not _sources(app)
     assert app.chat_message[-1].warning
+
+
+def test_the_document_picker_restricts_the_conversation_until_a_new_one_starts(app, tmp_path: Path) -> None:
+    bakery_pdf = _pdf_bytes(tmp_path, "b.pdf", BAKERY)
+    _upload(app, [("telescope.pdf", _pdf_bytes(tmp_path, "t.pdf", TELESCOPE)), ("bakery.pdf", bakery_pdf)])
+    picker = app.sidebar.multiselect(key="ask_docs")
+    assert sorted(label.rsplit(" (", 1)[-1] for label in picker.options) == ["bakery.pdf)", "telescope.pdf)"]
+    assert picker.value == []  # every document until some are picked
+    bakery = doc_id_for(hashlib.sha256(bakery_pdf).hexdigest())
+    picker.set_value([bakery])
+    app.run()
+    _ask(app, ANSWERABLE)  # the telescope is not in the bakery's document
+    assistant = app.chat_message[-1]
+    assert assistant.warning, "a question outside the picked document was answered"
+    assert "Asked in bakery.pdf" in " ".join(_texts(assistant.caption))
+    assert app.sidebar.multiselect(key="ask_docs").value == [bakery]  # kept for the conversation
+
+    app.button(key="new_conversation").click()
+    app.run()
+    assert app.sidebar.multiselect(key="ask_docs").value == []
+    _ask(app, ANSWERABLE)
+    assert not app.chat_message[-1].warning
+    assert "telescope.pdf" in " ".join(_texts(app.chat_message[-1].caption))

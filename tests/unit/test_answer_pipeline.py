@@ -7,7 +7,13 @@ import pytest
 from rag.answer.conversation import Conversation
 from rag.answer.pipeline import AnswerConfig, Answerer
 from rag.answer.refusal import REFUSALS
-from rag.answer.result import MODEL_REFUSED, NO_PASSAGES, NOT_IN_LANGUAGE, QUOTED
+from rag.answer.result import (
+    MODEL_REFUSED,
+    NO_PASSAGES,
+    NOT_IN_LANGUAGE,
+    QUOTED,
+    QUOTED_OTHER_LANGUAGE,
+)
 from rag.errors import InvalidQuestion
 from tests.fixtures.answering import GPUS, HEADS, CountingEmbedder, StubSearch, hit
 from tests.fixtures.scripted_engine import ScriptedEngine
@@ -76,7 +82,7 @@ def test_an_answer_streams_the_models_text_and_cites_document_and_page(embedder)
 def test_the_json_contract_has_exactly_the_documented_fields(embedder):
     pipeline, _, _ = answerer(embedder=embedder)
     data = pipeline.ask_once("How many attention heads does the Transformer use?").as_dict()
-    assert set(data) == {"question", "answer", "refused", "reason", "citations", "grounding", "timings"}
+    assert set(data) == {"question", "answer", "refused", "reason", "citations", "grounding", "timings", "docs"}
     assert set(data["citations"][0]) == {"n", "doc", "title", "pages", "snippet"}
     assert set(data["grounding"]) == {"supported", "unsupported_sentences"}
     assert set(data["timings"]) == {"retrieve", "rerank", "first_token", "total"}
@@ -214,11 +220,31 @@ def test_min_support_keeps_a_well_supported_answer(embedder):
     assert not pipeline.ask_once("How many attention heads does the Transformer use?").refused
 
 
-def test_a_chinese_question_answered_in_english_is_refused_in_chinese(embedder):
-    pipeline, engine, _ = answerer(embedder=embedder)
-    answer = pipeline.ask_once("Transformer 使用了多少个注意力头？")
-    assert answer.refused and answer.reason == NOT_IN_LANGUAGE and answer.answer == REFUSALS["zh"]
+WARRANTY = "本产品的保修期为两年，自购买之日起计算。保修不包括人为损坏。"
+
+
+def test_a_chinese_question_answered_in_english_shows_the_supporting_passage_with_a_chinese_lead_in(embedder):
+    search = StubSearch(hits=[hit(WARRANTY, "manual", 12, 1, "用户手册"), hit(GPUS, "llama2", 7, 2, "Llama 2")])
+    pipeline, engine, _ = answerer(search, replies=["The warranty lasts two years [1]."], embedder=embedder)
+    answer = pipeline.ask_once("本产品的保修期是多久？")
+    assert answer.quoted and answer.reason == QUOTED_OTHER_LANGUAGE
+    assert answer.answer.startswith("文档中与您的问题最相关的内容：\u201c本产品的保修期为两年") and answer.answer.endswith("[1]")
+    assert [(c.doc, c.pages) for c in answer.citations] == [("manual", [12])]
     assert "Chinese" in engine.calls[0][0].content
+
+
+def test_a_chinese_question_over_english_passages_shows_the_passage_that_supports_the_english_reply(embedder):
+    pipeline, _, _ = answerer(replies=["The Transformer employs 8 parallel attention heads [1]."], embedder=embedder)
+    answer = pipeline.ask_once("Transformer 使用了多少个注意力头？")
+    assert answer.quoted and answer.reason == QUOTED_OTHER_LANGUAGE
+    assert answer.answer.startswith("文档中与您的问题最相关的内容：\u201cIn this work we employ h = 8 parallel attention")
+    assert [(c.doc, c.pages) for c in answer.citations] == [("attention", [5])]
+
+
+def test_a_chinese_question_answered_in_english_is_refused_in_chinese_when_no_passage_supports_it(embedder):
+    pipeline, _, _ = answerer(replies=["The warranty lasts two years [1]."], embedder=embedder)
+    answer = pipeline.ask_once("本产品的保修期是多久？")
+    assert answer.refused and answer.reason == NOT_IN_LANGUAGE and answer.answer == REFUSALS["zh"]
 
 
 def test_a_chinese_answer_to_a_chinese_question_is_kept(embedder):

@@ -52,7 +52,7 @@ def test_the_quoted_answer_cites_the_passage_number_in_the_language_of_the_quest
     assert quoted_answer(evidence, "en") == (
         "The passage closest to your question says: \u201cIn this work we employ h = 8 heads.\u201d [2]"
     )
-    assert quoted_answer(evidence, "zh").startswith("与您的问题最相关的原文：\u201cIn this work")
+    assert quoted_answer(evidence, "zh").startswith("文档中与您的问题最相关的内容：\u201cIn this work")
     assert quoted_answer(evidence, "zh").endswith("[2]")
 
 

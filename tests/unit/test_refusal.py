@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.refusal import REFUSALS, is_refusal, question_language, refusal_for
+from rag.answer.refusal import REFUSALS, in_question_language, is_refusal, question_language, refusal_for
 
 
 def test_english_questions_get_the_english_refusal():
@@ -49,3 +49,18 @@ def test_a_first_sentence_saying_the_sources_do_not_tell_is_a_refusal(text):
 
 def test_a_later_remark_about_the_passages_does_not_make_an_answer_a_refusal():
     assert not is_refusal("The boiler holds 1.8 litres [1]. The weight is not mentioned in the passages.")
+
+
+def test_a_chinese_reply_to_a_chinese_question_is_in_its_language():
+    assert in_question_language("Transformer 使用了 8 个注意力头 [1]。", "Transformer 使用了多少个注意力头？")
+
+
+def test_an_english_reply_or_one_that_only_repeats_the_chinese_question_is_not():
+    question = "QLoRA 微调 65B 模型需要多少显存？"
+    assert not in_question_language("It needs 48 GB [1].", question)
+    assert not in_question_language("The answer is: QLORA 微调 65B 模型需要多少显存", question)
+    assert not in_question_language("QLoRA uses 48 GB [1].\n\nQuestion: qlora 微调 65B  模型需要多少显存？", question)
+
+
+def test_any_reply_is_in_the_language_of_an_english_question():
+    assert in_question_language("注意力头", "How many heads?")

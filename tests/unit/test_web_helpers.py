@@ -285,7 +285,7 @@ def _image(png: bytes):  # noqa: ANN202
 
 
 def test_a_page_renders_as_a_png_of_the_asked_width(two_page_pdf: Path) -> None:
-    from app.web.page_images import render_page_png
+    from app.page_images import render_page_png
 
     png = render_page_png(two_page_pdf, 2, width_px=400)
     image = _image(png)
@@ -295,7 +295,7 @@ def test_a_page_renders_as_a_png_of_the_asked_width(two_page_pdf: Path) -> None:
 
 
 def test_the_cited_sentence_is_marked_on_the_page(two_page_pdf: Path) -> None:
-    from app.web.page_images import render_page_png
+    from app.page_images import render_page_png
 
     plain = _image(render_page_png(two_page_pdf, 2, width_px=400)).convert("RGB")
     marked = _image(
@@ -310,7 +310,7 @@ def test_the_cited_sentence_is_marked_on_the_page(two_page_pdf: Path) -> None:
 
 
 def test_text_not_on_the_page_marks_nothing(two_page_pdf: Path) -> None:
-    from app.web.page_images import page_contains, render_page_png
+    from app.page_images import page_contains, render_page_png
 
     assert not page_contains(two_page_pdf, 1, "the context window holds 4096 tokens")
     assert page_contains(two_page_pdf, 2, "the context window holds 4096 tokens")
@@ -320,7 +320,7 @@ def test_text_not_on_the_page_marks_nothing(two_page_pdf: Path) -> None:
 
 
 def test_a_missing_page_is_a_clear_error(two_page_pdf: Path) -> None:
-    from app.web.page_images import render_page_png
+    from app.page_images import render_page_png
     from rag.errors import DocumentError
 
     with pytest.raises(DocumentError, match="has no page 9"):
@@ -328,7 +328,7 @@ def test_a_missing_page_is_a_clear_error(two_page_pdf: Path) -> None:
 
 
 def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
-    from app.web.page_images import render_page_png
+    from app.page_images import render_page_png
     from rag.errors import DocumentError
 
     with pytest.raises(DocumentError, match="no longer on disk"):
@@ -437,7 +437,7 @@ def test_closing_a_session_workspace_leaves_the_shared_stores_open(shared_worksp
 
 
 def test_a_found_sentence_also_gets_a_close_up_of_its_lines(two_page_pdf: Path) -> None:
-    from app.web.page_images import render_page
+    from app.page_images import render_page
 
     rendered = render_page(two_page_pdf, 2, width_px=400, highlight="the context window holds 4096 tokens in total.")
     assert rendered.focus is not None
@@ -447,13 +447,13 @@ def test_a_found_sentence_also_gets_a_close_up_of_its_lines(two_page_pdf: Path) 
 
 
 def test_a_sentence_not_found_gets_no_close_up(two_page_pdf: Path) -> None:
-    from app.web.page_images import render_page
+    from app.page_images import render_page
 
     assert render_page(two_page_pdf, 1, width_px=300, highlight="zebra crossing quantum").focus is None
 
 
 def test_the_close_up_keeps_whole_lines_of_the_marked_column_only() -> None:
-    from app.web.page_images import close_up_box
+    from app.page_images import close_up_box
 
     # a two-column page 600 x 800: left column x 50..290, right column x 310..550; lines 12 units tall
     lines = [(50, 700 - 14 * i, 290, 712 - 14 * i) for i in range(10)] + [(310, 700 - 14 * i, 550, 712 - 14 * i) for i in range(10)]

@@ -6,7 +6,7 @@ with BM25 (k1=1.2, b=0.75), so the same query returns the same chunks whichever 
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Collection, Protocol, Sequence, runtime_checkable
 
 from rag.types import Chunk
 
@@ -21,8 +21,11 @@ class KeywordIndex(Protocol):
     def delete_document(self, doc_id: str) -> None:
         """Remove every chunk of one document (no error when there is none)."""
 
-    def search(self, query: str, limit: int) -> list[tuple[str, float]]:
-        """BM25 search: (chunk_id, score) best first; higher is better. Empty for a query with no tokens."""
+    def search(self, query: str, limit: int, docs: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """BM25 search: (chunk_id, score) best first; higher is better. Empty for a query with no tokens.
+
+        ``docs``: only chunks of these document ids compete (a filter inside the index, so up to ``limit`` of
+        them come back; the statistics stay the whole index's). None searches every document."""
 
     def term_stats(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
         """(chunks indexed, {term: chunks containing it}) for analyzer tokens: the relevance gate's IDF."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Collection, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import urllib3
@@ -267,15 +267,18 @@ class ElasticsearchIndex:
                 return  # no index yet: nothing to delete
 
     # --- reading ----------------------------------------------------------------------------------
-    def search(self, query: str, limit: int) -> list[tuple[str, float]]:
+    def search(self, query: str, limit: int, docs: Collection[str] | None = None) -> list[tuple[str, float]]:
         terms = list(dict.fromkeys(analyze(query)))  # distinct tokens, as the FTS5 index does
-        if not terms or limit <= 0:
+        if not terms or limit <= 0 or (docs is not None and not docs):
             return []
+        matching: dict[str, Any] = {"should": [{"term": {"keywords": term}} for term in terms]}
+        if docs is not None:  # a filter clause: it scores nothing and leaves the index-wide statistics alone
+            matching.update(filter=[{"terms": {"doc_id": sorted(docs)}}], minimum_should_match=1)
         with self._errors():
             try:
                 response = self._client.search(
                     index=self.index,
-                    query={"bool": {"should": [{"term": {"keywords": term}} for term in terms]}},
+                    query={"bool": matching},
                     size=limit,
                     source=False,
                     track_total_hits=False,

@@ -49,7 +49,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Collection, Iterator, Sequence
 
 import numpy as np
 
@@ -315,14 +315,16 @@ class Fts5Index:
         )
         return [(int(token[len(term) + 1 :]), token, int(chunks)) for token, chunks in found]
 
-    def search(self, query: str, limit: int) -> list[tuple[str, float]]:
-        """Lucene BM25 over the query's distinct tokens: (chunk_id, score), best first."""
+    def search(self, query: str, limit: int, docs: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """Lucene BM25 over the query's distinct tokens: (chunk_id, score), best first; with ``docs``, only
+        the chunks of those documents are ranked."""
         terms = query_terms(query)
-        if not terms or limit <= 0:
+        if not terms or limit <= 0 or (docs is not None and not docs):
             return []
         with self._transaction(write=False) as conn:
             lengths = self._current_lengths(conn)
             scores = np.zeros(lengths.norm.size, dtype=np.float64)
+            allowed = self._rows_of(conn, docs, scores.size) if docs is not None else None
             for term in terms:
                 frequencies = self._frequencies(conn, term)
                 if not frequencies:
@@ -334,12 +336,25 @@ class Fts5Index:
                     ).fetchone()
                     rows = _integers(matched)
                     scores[rows] += idf * tf * (K1 + 1.0) / (tf + lengths.norm[rows])
+            if allowed is not None:
+                scores[~allowed] = 0.0
             best = _top(scores, limit)
             if not best:
                 return []
             marks = ",".join("?" * len(best))
             chunk_ids = dict(conn.execute(f"SELECT row, chunk_id FROM chunk_meta WHERE row IN ({marks})", best))
         return [(chunk_ids[row], float(scores[row])) for row in best]
+
+    @staticmethod
+    def _rows_of(conn: sqlite3.Connection, docs: Collection[str], size: int) -> np.ndarray:
+        """A mask over FTS rows: True for the chunks of the documents ``docs``."""
+        mask = np.zeros(size, dtype=bool)
+        for batch in _batches(sorted(docs)):
+            marks = ",".join("?" * len(batch))
+            (rows,) = conn.execute(f"SELECT group_concat(row) FROM chunk_meta WHERE doc_id IN ({marks})", batch).fetchone()
+            found = _integers(rows)
+            mask[found[found < size]] = True
+        return mask
 
     def term_stats(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
         """(chunks with tokens, {term: chunks containing it}) for analyzer tokens (the relevance gate's IDF)."""

@@ -1,7 +1,8 @@
-"""Pictures of PDF pages for the web chat, rendered with pypdfium2, with the cited sentence marked.
+"""Pictures of PDF pages, rendered with pypdfium2, with the cited sentence marked (the web chat's sources and
+exported answers).
 
 pdfium is not thread-safe (not even across different documents), and Streamlit serves every browser tab
-from its own thread, so all pdfium work of the web process goes through ``PDFIUM_LOCK``.
+from its own thread, so all pdfium work of a process goes through ``PDFIUM_LOCK``.
 """
 
 from __future__ import annotations
@@ -73,7 +74,10 @@ def render_page(
             try:
                 page_width, page_height = page.get_size()
                 scale = max(0.1, width_px / max(page_width, 1.0))
-                bitmap = page.render(scale=scale)
+                try:
+                    bitmap = page.render(scale=scale)
+                except pdfium.PdfiumError as exc:
+                    raise DocumentError(f"cannot render page {page_number} of {path.name}: {exc}") from None
                 image = bitmap.to_pil().convert("RGB")
                 bitmap.close()
                 rects, lines = _find_rects(page, highlight) if highlight else ([], [])
