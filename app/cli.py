@@ -104,21 +104,50 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what 
 def ingest(
     paths: list[str] = typer.Argument(..., help="PDF files, folders (searched recursively) or globs."),
     password: Optional[str] = typer.Option(None, "--password", help="Password for encrypted PDFs."),
+    watch: bool = typer.Option(
+        False, "--watch", help="Then keep the library in step with the folders until Ctrl-C: new and changed "
+        "PDFs ingested, deleted ones removed, moved ones recognised."),
+    settle: float = typer.Option(
+        2.0, "--settle", min=0.0, help="With --watch: seconds a file must stay unchanged before it is read."),
+    poll: Optional[float] = typer.Option(
+        None, "--poll", min=0.1, help="With --watch: look every N seconds instead of waiting for file events "
+        "(network drives that send none)."),
 ) -> None:
     """Read, chunk and index PDFs. Unchanged files are skipped; changed files replace their old version."""
+    if watch:
+        _watch(paths, password, settle, poll)
+        return
     from ingest.discover import discover
-    from ingest.pipeline import IngestEvent
 
     files, unmatched = discover(paths)
     for argument in unmatched:
         errors.print(f"[yellow]warning:[/] no file matches {argument!r}", highlight=False)
     if not files:
         raise _fail("nothing to ingest", 1)
+    workspace = _loaded_workspace()
     try:
-        workspace = _workspace()
-        workspace.embedder  # load the model before the progress bar starts
+        report = _ingest_batch(workspace, files, password)
     except RagError as exc:
         raise _fail(str(exc))
+    if report.aborted:
+        raise _fail(f"stopped: {report.aborted}; run the same command again when it is back", 1)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _loaded_workspace():  # noqa: ANN202 - Workspace
+    """The workspace with its embedding model loaded (before any progress bar starts)."""
+    try:
+        workspace = _workspace()
+        workspace.embedder
+    except RagError as exc:
+        raise _fail(str(exc))
+    return workspace
+
+
+def _ingest_batch(workspace, files: list[Path], password: str | None):  # noqa: ANN001, ANN202 -> IngestReport
+    """Ingest files with a progress bar: a line per file, then the summary. RagError propagates."""
+    from ingest.pipeline import IngestEvent
 
     pages_done = 0
     started = time.perf_counter()
@@ -148,10 +177,7 @@ def ingest(
                 progress.update(task, advance=1, rate=f"{rate:.1f} pages/s")
                 _print_result(result)
 
-        try:
-            report = workspace.ingest(files, password=password, on_event=on_event)
-        except RagError as exc:
-            raise _fail(str(exc))
+        report = workspace.ingest(files, password=password, on_event=on_event)
     for path in report.repaired:
         console.print(f"[yellow]repaired[/] an interrupted ingestion of {escape(path)}", highlight=False)
     elapsed = time.perf_counter() - started
@@ -161,10 +187,46 @@ def ingest(
         if report.count(status)
     )
     console.print(f"{summary} — {report.pages} pages, {report.chunks} chunks in {elapsed:.1f}s", highlight=False)
-    if report.aborted:
-        raise _fail(f"stopped: {report.aborted}; run the same command again when it is back", 1)
-    if report.failed:
-        raise typer.Exit(1)
+    return report
+
+
+def _watch(paths: list[str], password: str | None, settle: float, poll: float | None) -> None:
+    """`rag ingest --watch`: ingest what the folders hold, then follow them until Ctrl-C."""
+    from ingest.watch import FolderWatcher, WatchedLibrary, WatchStep
+
+    folders = [Path(p) for p in paths]
+    for folder in folders:
+        if not folder.is_dir():
+            raise _fail(f"--watch takes folders: {folder} is not a folder", 2)
+    workspace = _loaded_workspace()
+    library = WatchedLibrary(
+        ingest=lambda files: _ingest_batch(workspace, files, password),
+        remove=lambda document: workspace.remove(document.doc_id),
+        documents=workspace.documents,
+    )
+    watcher = FolderWatcher(folders, library, settle=settle, poll=poll)
+    last_problem = ""
+
+    def on_step(step: WatchStep) -> None:
+        nonlocal last_problem
+        for document in step.removed:
+            console.print(f"[yellow]- {escape(document.file_name)}[/]: removed (its file is gone)", highlight=False)
+        if step.problem and step.problem != last_problem:
+            errors.print(f"[bold red]error:[/] {escape(step.problem)}; trying again every few seconds",
+                         highlight=False, soft_wrap=True)
+        elif last_problem and not step.problem:
+            console.print("[green]the library is in step again[/]", highlight=False)
+        last_problem = step.problem
+
+    names = ", ".join(str(f) for f in folders)
+    how = f"looking every {poll:g} s" if poll is not None else "on file events"
+    console.print(f"watching {escape(names)} for PDFs ({how}; Ctrl-C to stop)", highlight=False, soft_wrap=True)
+    try:
+        watcher.run(on_step)
+    except KeyboardInterrupt:
+        console.print("stopped watching", highlight=False)
+    finally:
+        workspace.close()
 
 
 def _print_result(result) -> None:  # noqa: ANN001
