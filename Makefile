@@ -7,6 +7,11 @@ BIN    := $(VENV)/bin
 PDFS   ?=
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
+# llama-cpp-python compiles llama.cpp: a portable build (AVX2/FMA), not -march=native. A native build on a
+# host whose CPU reports AMX compiled AMX kernels that crash at the first prompt (seen on these 2-core VMs).
+# Set CMAKE_ARGS yourself for a GPU or a tuned build.
+CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+export CMAKE_ARGS
 
 .PHONY: install install-test run test test-fast bench clean readme-settings
 

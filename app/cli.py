@@ -467,8 +467,10 @@ def eval_command(
     for fit in fits:
         console.print(
             f"calibrated gate '{fit.name}': {fit.n_answerable} answerable, {fit.n_unanswerable} unanswerable; "
-            f"ROC AUC {fit.auc_in_sample:.3f} (leave-one-out {fit.auc_cross_validated:.3f}); threshold {fit.threshold:.3f} refuses "
-            f"{fit.refused_unanswerable:.0%} of unanswerable and {fit.refused_answerable:.0%} of answerable questions",
+            f"ROC AUC {fit.auc_in_sample:.3f} (leave-one-document-out {fit.auc_cross_validated:.3f}); threshold "
+            f"{fit.threshold:.3f}; on questions whose document it did not see, it refuses "
+            f"{fit.held_out_refused_unanswerable:.0%} of unanswerable and {fit.held_out_refused_answerable:.0%} of answerable "
+            f"ones (on the questions it was fitted on: {fit.refused_unanswerable:.0%} and {fit.refused_answerable:.0%})",
             highlight=False,
         )
     if calibrate:

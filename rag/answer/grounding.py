@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from rag.analysis import analyze
 from rag.index.embeddings import PassageEmbedder
+from rag.sentences import passage_sentences
 
 _NUMBER = re.compile(r"\d")
 _LIST_MARK = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+")  # "1. " or "- " opening a list item claims nothing
@@ -40,26 +41,6 @@ class SupportConfig:
     cos_ceiling: float = 0.75  # cosine at or above which embeddings add full support (a paraphrase)
     supported: float = 0.5  # a sentence whose best support reaches this is supported
     cite: float = 0.35  # a passage can be cited for a sentence when its support reaches this
-
-
-# --- sentences of a passage -----------------------------------------------------------------------
-_PASSAGE_SPLIT = re.compile(r"(?<=[.!?;。！？；])\s+|(?<=[。！？；])|\n{2,}|\n(?=\s*[-•*\d]+[.)]?\s)")
-MAX_PASSAGE_SENTENCE_CHARS = 400
-
-
-def passage_sentences(text: str) -> list[str]:
-    """A passage cut into sentences (long ones cut further), for sentence-level comparison and snippets."""
-    pieces: list[str] = []
-    for raw in _PASSAGE_SPLIT.split(text):
-        sentence = " ".join(raw.split())
-        while len(sentence) > MAX_PASSAGE_SENTENCE_CHARS:
-            cut = sentence.rfind(" ", 0, MAX_PASSAGE_SENTENCE_CHARS)
-            cut = cut if cut > MAX_PASSAGE_SENTENCE_CHARS // 2 else MAX_PASSAGE_SENTENCE_CHARS
-            pieces.append(sentence[:cut].strip())
-            sentence = sentence[cut:].strip()
-        if sentence:
-            pieces.append(sentence)
-    return [p for p in pieces if analyze(p)] or ([" ".join(text.split())] if text.strip() else [])
 
 
 # Words that carry no claim of their own ("Sure!", "Yes.", "The answer is: ...").
@@ -149,6 +130,7 @@ def support_table(
     config: SupportConfig = SupportConfig(),
     question: str = "",
     piece_vectors: np.ndarray | None = None,
+    window_ok: Callable[[str], bool] | None = None,
 ) -> SupportTable:
     """Score every answer sentence against every passage (see the module docstring).
 
@@ -162,6 +144,9 @@ def support_table(
 
     ``piece_vectors``: the embeddings of the same passages' sentences from an earlier table
     (``SupportTable.piece_vectors``), so that only ``sentences`` are embedded.
+
+    ``window_ok``: only windows whose text it accepts count (a quote must hold the kind of answer the question
+    asks for); a passage with no such window supports nothing.
     """
     question_tokens = content_tokens(question)
     all_tokens = [content_tokens(_LIST_MARK.sub("", s)) for s in sentences]
@@ -217,9 +202,14 @@ def support_table(
                     combined = lexical
                     piece = max(window, key=lambda k: lexical_support(every, piece_tokens[p][k]))
                 text = " ".join(pieces[p][k] for k in window)
+                if window_ok is not None and not window_ok(text):
+                    continue
                 combined *= numbers_found(claim, tokens, text)
                 if combined > best_score:
                     best_score, best_piece, best_window = combined, piece, text
+            if best_score < 0:  # no window was acceptable
+                scores[s, p] = 0.0 if claim else np.nan
+                continue
             snippets[s][p] = pieces[p][best_piece]
             windows[s][p] = best_window
             if claim:

@@ -8,8 +8,9 @@ citations -> grounding.
   Then its [n] markers are checked and uncited sentences attributed (:mod:`rag.answer.citations`), every
   sentence gets a support score (:mod:`rag.answer.grounding`), and ``min_support`` can turn a badly supported
   answer into a refusal. When no sentence of the reply is supported (and it is not a bare yes or no), the
-  answer quotes the passage that supports the question best instead (:mod:`rag.answer.quote`;
-  ``quote_unsupported``); ``reason`` says so. A reply that is not in the language of a Chinese question gives
+  answer quotes the passage window that supports the question best and holds the kind of answer it asks for
+  instead (:mod:`rag.answer.quote`; ``quote_unsupported``), or is refused when there is none; ``reason`` says
+  so. A reply that is not in the language of a Chinese question gives
   way to that quote too, with a Chinese lead-in, and to the refusal when no passage supports the question. A
   model reply that is itself a refusal becomes the fixed refusal.
 
@@ -40,8 +41,21 @@ from rag.answer.conversation import (
 )
 from rag.answer.grounding import SupportConfig, assess, support_table
 from rag.answer.prompting import grounded_prompt
-from rag.answer.quote import Quote, closest_quote, gives_way_to_a_quote, quoted_answer, supporting_quote
-from rag.answer.refusal import in_question_language, is_refusal, question_language, refusal_sentence
+from rag.answer.quote import (
+    Quote,
+    closest_quote,
+    gives_way_to_a_quote,
+    nothing_to_quote,
+    quoted_answer,
+    supporting_quote,
+)
+from rag.answer.refusal import (
+    across_scripts,
+    in_question_language,
+    is_refusal,
+    question_language,
+    refusal_sentence,
+)
 from rag.answer.repetition import RepetitionGuard
 from rag.answer.result import (
     EMPTY_ANSWER,
@@ -261,7 +275,8 @@ class Answerer:
         if not in_question_language(text, answer.question):
             # A small model often answers a Chinese question in English. Its text is not shown; the passage
             # that supports it (else the one that supports the question) is, with a Chinese lead-in.
-            quote = supporting_quote(table, answer.grounding, support) or self._closest(answer, table.piece_vectors)
+            quote = (supporting_quote(table, answer.grounding, support, answer.query or answer.question)
+                     or self._closest(answer, table.piece_vectors))
             if not (self.config.quote_unsupported and self._quote(answer, hits, quote, QUOTED_OTHER_LANGUAGE)):
                 answer.refuse(refusal, NOT_IN_LANGUAGE)
             return
@@ -275,6 +290,11 @@ class Answerer:
         if self.config.quote_unsupported and gives_way_to_a_quote(text, answer.grounding):
             if self._quote(answer, hits, self._closest(answer, table.piece_vectors), QUOTED):
                 return
+            if not across_scripts(answer.question, passages):
+                answer.refuse(refusal, nothing_to_quote(answer.query or answer.question))
+                return
+            # A Chinese reply over English passages: support cannot be measured across scripts, so the reply
+            # is shown with its sentences flagged as unsupported rather than refused.
         attribution = attribute(sentences, table, support)
         answer.answer = rewrite_markers(text, sentences, attribution.per_sentence)
         first_citing = {}

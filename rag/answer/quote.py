@@ -4,8 +4,12 @@ A small model often writes an answer that no passage supports ("The answer is: T
 passages don't hold). Showing that text, even flagged, is what users of other tools complain about most: an
 answer from outside their documents. When retrieval found evidence (the gate passed) but the model's reply
 states nothing the passages hold (or nothing beyond the question, unless it is a bare yes or no), the answer
-shows instead the passage window (one or two consecutive sentences) that supports the *question* best, quoted and cited, measured with the same support score that
-checks answers (:mod:`rag.answer.grounding`). A window below the ``cite`` level supports nothing: no quote then.
+shows instead the passage window (one or two consecutive sentences, in any passage read) that supports the
+*question* best, quoted and cited, measured with the same support score that checks answers
+(:mod:`rag.answer.grounding`). Only a window that holds the kind of answer the question asks for may be
+quoted (a figure for "how many", a name for "who": :mod:`rag.gate.answer_type`, the gate's own check): a
+sentence that shares the question's words but not its answer is an answer from outside the documents by
+another route. A window below the ``cite`` level supports nothing: no quote then, and the answer is refused.
 
 Pure functions: the embedder is passed in.
 """
@@ -14,11 +18,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from rag.answer.grounding import Grounding, SupportConfig, SupportTable, support_table
+from rag.gate.answer_type import AnswerType, describe, expectation, holds
 from rag.index.embeddings import PassageEmbedder
 
 QUOTE_INTROS = {
@@ -52,6 +57,13 @@ def gives_way_to_a_quote(reply: str, grounding: Grounding) -> bool:
     return claims_something or not _YES_OR_NO.match(reply)
 
 
+def answers_the_question(question: str) -> Callable[[str], bool]:
+    """Whether a window holds the kind of answer ``question`` asks for (a figure for "how many", a name for
+    "who"; anything for other questions): the same check as the relevance gate's."""
+    expected = expectation(question)
+    return lambda text: holds(expected, text, question)
+
+
 def closest_quote(
     question: str,
     passages: Sequence[str],
@@ -59,28 +71,33 @@ def closest_quote(
     config: SupportConfig = SupportConfig(),
     piece_vectors: np.ndarray | None = None,
 ) -> Quote | None:
-    """The passage window that supports ``question`` best, or None when none reaches ``config.cite`` (or the
-    question has too few content words to be compared). ``piece_vectors``: the passages' sentence embeddings
-    from the grounding check's table, when it computed them (then only the question is embedded)."""
-    table = support_table([question], passages, embedder, config, piece_vectors=piece_vectors)
+    """The passage window that supports ``question`` best among those that hold the kind of answer it asks
+    for, in any passage; None when none reaches ``config.cite`` (or the question has too few content words to
+    be compared). ``piece_vectors``: the passages' sentence embeddings from the grounding check's table, when
+    it computed them (then only the question is embedded)."""
+    table = support_table([question], passages, embedder, config, piece_vectors=piece_vectors,
+                          window_ok=answers_the_question(question))
     p, support = table.best(0)
     if p is None or support is None or support < config.cite:
         return None
     return Quote(passage=p, text=table.windows[0][p], sentence=table.snippets[0][p], support=support)
 
 
-def supporting_quote(table: SupportTable, grounding: Grounding, config: SupportConfig = SupportConfig()) -> Quote | None:
+def supporting_quote(
+    table: SupportTable, grounding: Grounding, config: SupportConfig = SupportConfig(), question: str = ""
+) -> Quote | None:
     """The passage window that supports the reply best, judged on the reply's supported sentences (rows of
     ``table``), or None when no sentence is supported at the ``cite`` level. This is how a reply that cannot
     be shown (written in another language than the question) still points at its evidence: support is
     measured between the reply and the passages, where a question in another script shares no words with
-    them."""
+    them. With ``question``, the window must also hold the kind of answer it asks for."""
+    acceptable = answers_the_question(question) if question else (lambda text: True)
     best: Quote | None = None
     for s, sentence in enumerate(grounding.sentences):
         if not sentence.supported:
             continue
         p, support = table.best(s)
-        if p is None or support is None or support < config.cite:
+        if p is None or support is None or support < config.cite or not acceptable(table.windows[s][p]):
             continue
         if best is None or support > best.support:
             best = Quote(passage=p, text=table.windows[s][p], sentence=table.snippets[s][p], support=support)
@@ -92,3 +109,12 @@ def quoted_answer(quote: Quote, language: str) -> str:
     intro = QUOTE_INTROS.get(language, QUOTE_INTROS["en"])
     space = "" if intro.endswith("\uff1a") else " "  # no space after a full-width colon
     return f"{intro}{space}\u201c{quote.text}\u201d [{quote.passage + 1}]"
+
+
+def nothing_to_quote(question: str) -> str:
+    """The refusal reason when the model's reply is unsupported and no passage window may be quoted."""
+    expected = expectation(question)
+    if expected.kind is AnswerType.ANY:
+        return "no sentence of the model's answer is supported by the passages, and no passage supports the question"
+    return (f"no sentence of the model's answer is supported by the passages, and no passage sentence close to the "
+            f"question gives {describe(expected)}")

@@ -9,7 +9,7 @@ otherwise.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal, Sequence
 
 from rag.analysis import contains_cjk
 
@@ -49,6 +49,12 @@ def in_question_language(reply: str, question: str) -> bool:
     core = " ".join(question.split()).rstrip(_CLOSING_MARKS)
     rest = re.sub(r"\s+".join(re.escape(word) for word in core.split()), " ", reply, flags=re.IGNORECASE) if core else reply
     return contains_cjk(rest)
+
+
+def across_scripts(question: str, passages: Sequence[Any]) -> bool:
+    """Whether a Chinese question meets passages with no Chinese in them (``passages``: anything with a
+    ``text``), where word overlap, and so the grounding check's support, cannot be measured."""
+    return question_language(question) == "zh" and not any(contains_cjk(p.text) for p in passages)
 
 
 def refusal_sentence(language: str) -> str:

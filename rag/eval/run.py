@@ -134,7 +134,8 @@ def calibrate_gate(
         "unanswerable": len(questions) - answerable,
         "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    calibration, reports = calibrate(samples, meta)
+    # threshold on leave-one-document-out scores: an unanswerable question is its own group
+    calibration, reports = calibrate(samples, meta, groups=[q.doc or q.id for q in questions])
     for run in runs.values():
         apply_calibration(run, calibration, embedding_model)
     return calibration, reports, runs

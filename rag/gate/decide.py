@@ -8,7 +8,9 @@ from typing import Mapping
 
 from rag.analysis import analyze
 from rag.errors import ConfigError
-from rag.gate.features import DENSE, Evidence, features, missing_terms
+from rag.gate.answer_type import describe, expectation
+from rag.gate.features import DENSE, Evidence, answer_coverage, features, key_words, missing_terms
+from rag.gate.phrases import phrases_missing
 from rag.gate.model import Calibration, GateModel, mode_features, signature
 from rag.index.keyword.stats import TermStats
 from rag.retrieve.retriever import GATE_PASSAGES, Candidates, SearchResult
@@ -40,7 +42,10 @@ _PLAIN = {
     "agreement": ("keyword and semantic search agree", "keyword and semantic search disagree"),
     "top_in_both": ("both searches found the top passage", "only one search found the top passage"),
     "rerank_top": ("the cross-encoder rates a passage relevant", "the cross-encoder rates no passage relevant"),
+    "phrase_missing": ("every name with its version stands together in a passage",
+                       "the passages name the thing with another version"),
 }
+ANSWER_COVERAGE = 0.5  # below this share of the question's words beside a figure (or name), none was given
 
 
 def evidence_of(result: SearchResult, term_stats: TermStats | None) -> Evidence:
@@ -152,10 +157,25 @@ class Gate:
             best = max(parts, key=lambda k: parts[k])
             return f"{head}; strongest support: {_PLAIN.get(best, (best, best))[0]}"
         worst = min(parts, key=lambda k: parts[k])
-        why = _PLAIN.get(worst, (worst, worst))[1]
-        missing = missing_terms(evidence)
-        if worst in ("missing_rare", "missing_entity", "unknown_share", "coverage_union", "coverage_best") and missing:
-            why += " (" + ", ".join(repr(w) for w in missing) + ")"
-        return f"{head}; weakest point: {why}"
+        weakest = f"{head}; weakest point: {_PLAIN.get(worst, (worst, worst))[1]}"
+        missing = what_is_missing(evidence, values)
+        return f"{missing} ({weakest})" if missing else weakest
 
 
+def what_is_missing(evidence: Evidence, values: Mapping[str, float]) -> str:
+    """The refusal reason's first words: what the question asks that the passages lack, most specific first:
+    a key phrase that the passages only hold with another version ("no passage mentions 'Bluetooth 5'"),
+    rare words no passage holds, the kind of answer no passage sentence gives next to the question's words
+    ("the passages give no figure for 'memory', 'broker'"); "" when none of these applies."""
+    phrases = (phrases_missing(evidence.query, evidence.token_lists(), evidence.title_token_lists())
+               if values.get("phrase_missing") else [])
+    if phrases:
+        return "no passage mentions " + ", ".join(repr(p) for p in phrases)
+    missing = missing_terms(evidence)
+    if missing:
+        return "no passage mentions " + ", ".join(repr(w) for w in missing)
+    expected = expectation(evidence.query)
+    if expected.typed and answer_coverage(evidence) < ANSWER_COVERAGE:
+        words = ", ".join(repr(w) for w in key_words(evidence))
+        return f"the passages give no {describe(expected).removeprefix('a ')} for {words}"
+    return ""

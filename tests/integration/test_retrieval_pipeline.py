@@ -125,7 +125,7 @@ def test_rag_eval_calibrate_writes_a_gate_the_next_search_uses(cli_env: Path, fi
 
     result = CliRunner().invoke(app, ["eval", str(fixture_corpus[1]), "--calibrate"])
     assert result.exit_code == 0, result.output
-    assert "ROC AUC" in result.output and "leave-one-out" in result.output
+    assert "ROC AUC" in result.output and "leave-one-document-out" in result.output
     written = cli_env / "calibrated-gate.json"
     data = json.loads(written.read_text(encoding="utf-8"))
     assert set(data["models"]) == {"hybrid", "keyword", "dense"}

@@ -185,12 +185,35 @@ def test_with_quote_unsupported_off_the_unsupported_reply_is_shown_flagged(embed
     assert answer.grounding.unsupported_sentences == [reply]
 
 
-def test_no_quote_when_no_passage_window_supports_the_question(embedder):
+def test_an_unsupported_reply_with_no_passage_to_quote_is_refused(embedder):
     reply = "Auguste Escoffier created it in 1903."
     pipeline, _, _ = answerer(replies=[reply], embedder=embedder)
     answer = pipeline.ask_once("Which chef in Paris created the dessert menu?")
-    assert answer.answer == reply and not answer.quoted and answer.citations == []
+    assert answer.refused and answer.answer == REFUSALS["en"] and answer.citations == []
+    assert "no passage supports the question" in answer.reason
     assert answer.grounding.unsupported_sentences == [reply]
+
+
+BERT_ABSTRACT = ("We show that pre-trained representations reduce the need for many heavily-engineered task-specific "
+                 "architectures. BERT is the first fine-tuning based representation model.")
+BERT_SIZES = ("We primarily report results on two model sizes: BERT-BASE (L=12, H=768, A=12, Total Parameters=110M) "
+              "and BERT-LARGE (L=24, H=1024, A=16, Total Parameters=340M).")
+
+
+def test_a_quote_for_a_how_many_question_comes_from_a_passage_that_gives_a_figure(embedder):
+    search = StubSearch(hits=[hit(BERT_ABSTRACT, "bert", 1, 1, "BERT"), hit(BERT_SIZES, "bert", 3, 2, "BERT")])
+    pipeline, _, _ = answerer(search, replies=["The answer is: many parameters."], embedder=embedder)
+    answer = pipeline.ask_once("How many parameters does BERT-LARGE have?")
+    assert answer.quoted and "340M" in answer.answer
+    assert [c.pages for c in answer.citations] == [[3]]
+
+
+def test_no_quote_when_no_passage_gives_the_figure_the_question_asks_for(embedder):
+    search = StubSearch(hits=[hit(BERT_ABSTRACT, "bert", 1, 1, "BERT")])
+    pipeline, _, _ = answerer(search, replies=["The answer is: many parameters."], embedder=embedder)
+    answer = pipeline.ask_once("How many parameters does BERT have?")
+    assert answer.refused and not answer.citations
+    assert answer.reason.endswith("no passage sentence close to the question gives a figure")
 
 
 @pytest.mark.parametrize("reply", ["Yes.", "No, it does not."])
