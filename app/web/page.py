@@ -189,6 +189,9 @@ def _ingest_uploads(workspace, settings: Settings, files: list) -> list[h.Result
             total = max(event.files_total, 1)
         elif event.kind == "file":
             progress.progress(done / total, text=h.escape_markdown(f"Reading {Path(event.path).name} ({done + 1} of {total})…"))
+        elif event.kind == "ocr":  # seconds a page: say which page OCR is reading
+            progress.progress(done / total, text=h.escape_markdown(
+                f"Reading {Path(event.path).name} ({done + 1} of {total}): OCR of page {event.page} of {event.pages_total}…"))
         elif event.kind == "done":
             done += 1
             progress.progress(done / total, text=h.escape_markdown(f"{done} of {total} done"))

@@ -4,6 +4,9 @@ A document is written in three steps so that nothing is ever half-visible:
 ``pending`` (catalog rows written) -> keyword and vector stores written -> ``ready``. Removal marks the row
 ``deleting`` before the stores are cleaned. Any row that is not ``ready`` after a crash is found by
 ``unfinished()`` and repaired by the ingestion pipeline; searches only ever see ``ready`` documents.
+
+Each document also keeps the report of how it was read (``reading``, JSON: pages OCR'd, garbled, empty,
+scripts). Catalogs made before a column existed get it on open (``_migrate``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from rag.types import Chunk, DocumentRecord
+from rag.types import Chunk, DocumentRecord, ReadingReport
 
 READY = "ready"
 PENDING = "pending"
@@ -31,7 +34,8 @@ CREATE TABLE IF NOT EXISTS documents (
     status      TEXT NOT NULL,
     ingested_at REAL NOT NULL,
     fingerprint TEXT NOT NULL DEFAULT '',
-    page_labels TEXT NOT NULL DEFAULT '{}'
+    page_labels TEXT NOT NULL DEFAULT '{}',
+    reading     TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_path ON documents(path);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -49,6 +53,22 @@ CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, idx);
 """
 
 
+# Columns added after the first release: (name, declaration). Older catalogs get them when opened.
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("reading", "TEXT"),  # the ReadingReport as JSON; NULL for documents ingested before it existed
+)
+
+
+def _reading(value: str | None) -> ReadingReport | None:
+    if not value:
+        return None
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    return ReadingReport.from_dict(data) if isinstance(data, dict) else None
+
+
 def _record(row: sqlite3.Row) -> DocumentRecord:
     return DocumentRecord(
         doc_id=row["doc_id"],
@@ -60,6 +80,7 @@ def _record(row: sqlite3.Row) -> DocumentRecord:
         status=row["status"],
         ingested_at=row["ingested_at"],
         fingerprint=row["fingerprint"],
+        reading=_reading(row["reading"]),
     )
 
 
@@ -89,6 +110,18 @@ class Catalog:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns a catalog made by an older version lacks (existing rows get NULL)."""
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(documents)")}
+        for name, declaration in _ADDED_COLUMNS:
+            if name not in present:
+                try:
+                    self._db.execute(f"ALTER TABLE documents ADD COLUMN {name} {declaration}")
+                except sqlite3.OperationalError as exc:  # another process added it a moment ago
+                    if "duplicate column" not in str(exc):
+                        raise
 
     def close(self) -> None:
         self._db.close()
@@ -104,12 +137,14 @@ class Catalog:
         chunks: Sequence[Chunk],
         fingerprint: str,
         page_labels: dict[int, str] | None = None,
+        reading: ReadingReport | None = None,
     ) -> None:
         """Write a document and its chunks as ``pending`` in one transaction (replacing any same-id rows)."""
         with self._transaction():
             self._db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
             self._db.execute(
-                "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO documents (doc_id, path, sha256, title, pages, chunks, status, ingested_at, "
+                "fingerprint, page_labels, reading) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     doc_id,
                     path,
@@ -121,6 +156,7 @@ class Catalog:
                     time.time(),
                     fingerprint,
                     json.dumps({str(k): v for k, v in (page_labels or {}).items()}),
+                    json.dumps(reading.as_dict(), ensure_ascii=False) if reading is not None else None,
                 ),
             )
             self._db.executemany(
