@@ -114,7 +114,7 @@ class RapidOcrEngine:
                     raise ModelUnavailable(f"the OCR engine cannot load ({exc}); reinstall the project, or set RAG_OCR=off") from exc
                 threads = self.config.threads or -1
                 params: dict[str, Any] = {
-                    "Global.log_level": "warning",
+                    "Global.log_level": "error",  # not a warning per blank page: we log what matters
                     "Global.text_score": self.config.min_score,
                     "EngineConfig.onnxruntime.intra_op_num_threads": threads,
                     "EngineConfig.onnxruntime.inter_op_num_threads": 1,
