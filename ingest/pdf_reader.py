@@ -33,7 +33,7 @@ from ingest.layout import Box, reading_regions
 from ingest.ocr import OcrConfig, OcrEngine, OcrLine, RapidOcrEngine, lines_to_text, to_page_lines
 from ingest.text_quality import assess_text, script_counts, script_shares
 from rag.errors import DocumentError, ModelUnavailable
-from rag.types import Page, ParsedDocument, ReadingReport
+from rag.types import Page, ParsedDocument, ReadingReport, TextLine
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,8 @@ def read_pdf(
         raise DocumentError(_no_text_reason(reading))
     title = meta_title or first_page_title or _first_line(texts) or path.stem
     pages = tuple(
-        Page(number=i + 1, text=text, label=label or None)
-        for i, (text, label) in enumerate(zip(texts, labels))
+        Page(number=i + 1, text=text, label=label or None, lines=read.lines if read.source == "ocr" else ())
+        for i, (text, label, read) in enumerate(zip(texts, labels, reader.pages))
     )
     log.debug("read %s: %d pages, title %r, %s", path, len(pages), title, reading.summary() or "text layer only")
     return ParsedDocument(path=path, sha256=sha256, title=title, pages=pages, reading=reading)
@@ -114,6 +114,7 @@ class PageRead:
     text_layer: bool  # the page has a text layer (letters or digits), garbled or not
     garbled: bool
     note: str = ""
+    lines: tuple[TextLine, ...] = ()  # what OCR read, with boxes (OCR'd pages only)
 
 
 class _PageReader:
@@ -142,10 +143,12 @@ class _PageReader:
         )
         if not wanted:  # a usable text layer, a page without graphics, or OCR off (garbage kept as before)
             return self._keep(PageRead(layer, "text" if quality.has_text else "none", has_layer, quality.garbled))
-        ocr_text, note = self._ocr(page, number, total)
+        lines, note = self._ocr(page, number, total)
+        ocr_text = lines_to_text(lines, Box(*page.get_bbox()))
         ocr_chars = sum(ch.isalnum() for ch in ocr_text)
         if ocr_chars and (mode == "force" or quality.garbled or ocr_chars > quality.meaningful):
-            return self._keep(PageRead(ocr_text, "ocr", has_layer, quality.garbled, note))
+            boxes = tuple(TextLine(l.text, l.box.left, l.box.bottom, l.box.right, l.box.top) for l in lines)
+            return self._keep(PageRead(ocr_text, "ocr", has_layer, quality.garbled, note, boxes))
         if quality.garbled:  # garbage is no text: it would only pollute the index
             return self._keep(PageRead("", "none", True, True, note))
         return self._keep(PageRead(layer, "text" if quality.has_text else "none", has_layer, False, note))
@@ -154,22 +157,22 @@ class _PageReader:
         self.pages.append(read)
         return read.text
 
-    def _ocr(self, page: pdfium.PdfPage, number: int, total: int) -> tuple[str, str]:
-        """The page's OCR'd text and a note ("" when all went well)."""
+    def _ocr(self, page: pdfium.PdfPage, number: int, total: int) -> tuple[list[OcrLine], str]:
+        """The lines OCR reads on the page and a note ("" when all went well)."""
         if self._unavailable is not None:
-            return "", ""
+            return [], ""
         self._on_ocr_page(number, total)
         try:
             lines = ocr_page_lines(page, self.engine, self.config)
         except ModelUnavailable as exc:
             self._unavailable = str(exc)
             log.warning("%s: OCR unavailable: %s", self._name, exc)
-            return "", f"p. {number}: OCR unavailable: {exc}"
+            return [], f"p. {number}: OCR unavailable: {exc}"
         except Exception as exc:  # one page's failure (a huge image, an engine error) must not stop the document
             reason = " ".join(str(exc).split())[:200] or type(exc).__name__
             log.warning("%s p. %d: OCR failed: %s", self._name, number, reason)
-            return "", f"p. {number}: OCR failed: {reason}"
-        return lines_to_text(lines, Box(*page.get_bbox())), ""
+            return [], f"p. {number}: OCR failed: {reason}"
+        return lines, ""
 
     def report(self, texts: list[str]) -> ReadingReport:
         """The reading report, given the pages' final (cleaned) texts."""

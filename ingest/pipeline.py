@@ -253,6 +253,7 @@ class IngestPipeline:
             page_labels={p.number: p.label for p in document.pages if p.label},
             replaces=[r for r in replaces if r != doc_id],
             reading=document.reading,
+            page_lines={p.number: p.lines for p in document.pages if p.lines},
         )
         times.index += time.perf_counter() - started
         status: Status = "replaced" if previous else "added"

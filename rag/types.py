@@ -43,12 +43,24 @@ class Mode(str, Enum):
 
 
 @dataclass(frozen=True)
+class TextLine:
+    """A line of text OCR read on a page, with its box in PDF points (origin at the bottom left)."""
+
+    text: str
+    left: float
+    bottom: float
+    right: float
+    top: float
+
+
+@dataclass(frozen=True)
 class Page:
     """One physical page of a PDF: ``number`` is 1-based, the page a PDF viewer jumps to."""
 
     number: int
     text: str
     label: str | None = None  # printed page label ("iv", "A-3") when the PDF defines one
+    lines: tuple[TextLine, ...] = ()  # OCR'd pages: the lines OCR read and where (to mark a cited sentence)
 
 
 @dataclass(frozen=True)

@@ -65,13 +65,13 @@ def _answer_lock() -> threading.Lock:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _page_image(path: str, modified_ns: int, page: int, highlight: str | None) -> PageImage:
-    return render_page(Path(path), page, width_px=PAGE_WIDTH_PX, highlight=highlight)
+def _page_image(path: str, modified_ns: int, page: int, highlight: str | None, ocr_lines: tuple) -> PageImage:
+    return render_page(Path(path), page, width_px=PAGE_WIDTH_PX, highlight=highlight, ocr_lines=ocr_lines)
 
 
 @st.cache_data(show_spinner=False, max_entries=1024)
-def _page_has(path: str, modified_ns: int, page: int, text: str) -> bool:
-    return page_contains(Path(path), page, text)
+def _page_has(path: str, modified_ns: int, page: int, text: str, ocr_lines: tuple) -> bool:
+    return page_contains(Path(path), page, text, ocr_lines=ocr_lines)
 
 
 # --- session state --------------------------------------------------------------------------------
@@ -354,13 +354,13 @@ def _short(title: str, limit: int = 32) -> str:
     return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
 
 
-def _render_cached(path: Path, page: int, *, highlight: str | None = None) -> PageImage:
+def _render_cached(path: Path, page: int, *, highlight: str | None = None, ocr_lines: tuple = ()) -> PageImage:
     """The page picture, cached per file version (an OSError for a vanished file is evidence's to report)."""
-    return _page_image(str(path), path.stat().st_mtime_ns, page, highlight)
+    return _page_image(str(path), path.stat().st_mtime_ns, page, highlight, tuple(ocr_lines))
 
 
-def _contains_cached(path: Path, page: int, text: str) -> bool:
-    return _page_has(str(path), path.stat().st_mtime_ns, page, text)
+def _contains_cached(path: Path, page: int, text: str, *, ocr_lines: tuple = ()) -> bool:
+    return _page_has(str(path), path.stat().st_mtime_ns, page, text, tuple(ocr_lines))
 
 
 def _render_citation(workspace, answer_text: str, citation) -> None:  # noqa: ANN001

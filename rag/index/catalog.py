@@ -6,7 +6,8 @@ A document is written in three steps so that nothing is ever half-visible:
 ``unfinished()`` and repaired by the ingestion pipeline; searches only ever see ``ready`` documents.
 
 Each document also keeps the report of how it was read (``reading``, JSON: pages OCR'd, garbled, empty,
-scripts). Catalogs made before a column existed get it on open (``_migrate``).
+scripts) and, for OCR'd pages, the lines OCR read with their boxes (``page_lines``: to mark a cited sentence
+on a page without a text layer). Catalogs made before a column existed get it on open (``_migrate``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from rag.types import Chunk, DocumentRecord, ReadingReport
+from rag.types import Chunk, DocumentRecord, ReadingReport, TextLine
 
 READY = "ready"
 PENDING = "pending"
@@ -50,6 +51,17 @@ CREATE TABLE IF NOT EXISTS chunks (
     section    TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, idx);
+CREATE TABLE IF NOT EXISTS page_lines (
+    doc_id  TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    page    INTEGER NOT NULL,
+    idx     INTEGER NOT NULL,
+    text    TEXT NOT NULL,
+    left_pt REAL NOT NULL,
+    bottom  REAL NOT NULL,
+    right_pt REAL NOT NULL,
+    top     REAL NOT NULL,
+    PRIMARY KEY (doc_id, page, idx)
+);
 """
 
 
@@ -138,8 +150,10 @@ class Catalog:
         fingerprint: str,
         page_labels: dict[int, str] | None = None,
         reading: ReadingReport | None = None,
+        page_lines: dict[int, Sequence[TextLine]] | None = None,
     ) -> None:
-        """Write a document and its chunks as ``pending`` in one transaction (replacing any same-id rows)."""
+        """Write a document and its chunks (and the OCR'd lines of its pages) as ``pending`` in one transaction
+        (replacing any same-id rows)."""
         with self._transaction():
             self._db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
             self._db.execute(
@@ -164,6 +178,14 @@ class Catalog:
                 [
                     (c.chunk_id, c.doc_id, c.index, c.text, c.page_start, c.page_end, c.char_start, c.char_end, c.section)
                     for c in chunks
+                ],
+            )
+            self._db.executemany(
+                "INSERT INTO page_lines VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (doc_id, page, i, line.text, line.left, line.bottom, line.right, line.top)
+                    for page, lines in (page_lines or {}).items()
+                    for i, line in enumerate(lines)
                 ],
             )
 
@@ -233,6 +255,14 @@ class Catalog:
     def page_labels(self, doc_id: str) -> dict[int, str]:
         row = self._db.execute("SELECT page_labels FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         return {int(k): v for k, v in json.loads(row[0]).items()} if row else {}
+
+    def page_lines(self, doc_id: str, page: int) -> list[TextLine]:
+        """The lines OCR read on page ``page`` of a document, with their boxes (empty for text-layer pages)."""
+        rows = self._db.execute(
+            "SELECT text, left_pt, bottom, right_pt, top FROM page_lines WHERE doc_id = ? AND page = ? ORDER BY idx",
+            (doc_id, page),
+        ).fetchall()
+        return [TextLine(*row) for row in rows]
 
     def count_chunks(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])

@@ -149,3 +149,30 @@ def test_doctor_names_documents_whose_text_is_poor(run, scans: Path, monkeypatch
     [quality] = [f for f in findings if f["check"] == "text quality"]
     assert quality["level"] == "warning"
     assert quality["message"] == "harbour-scan.pdf: 2 of 3 pages have no text; set RAG_OCR=auto and ingest it again"
+
+
+def test_a_cited_sentence_is_marked_on_the_scanned_page(make_workspace, scans: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    from app.evidence import citation_evidence
+    from rag.answer.result import Citation
+
+    workspace = make_workspace(chunk_tokens=64)
+    [result] = workspace.ingest([scans / "harbour-scan.pdf"]).results
+    lines = workspace.catalog.page_lines(result.doc_id, 3)
+    assert any("grain barge Aurora" in line.text for line in lines)
+    assert workspace.catalog.page_lines(result.doc_id, 2) == []  # the text-layer page keeps no OCR lines
+
+    sentence = "The grain barge Aurora carries 1,800 tonnes."
+    evidence = citation_evidence(workspace.catalog, f"{sentence} [1]", Citation(1, result.doc_id, "", [3], sentence))
+    assert evidence.page == 3 and evidence.image is not None
+    assert evidence.image.focus is not None  # a close-up exists only when the sentence was found and marked
+    page = Image.open(io.BytesIO(evidence.image.page)).convert("RGB")
+    [line] = [l for l in lines if "grain barge Aurora" in l.text]
+    scale = page.width / 595.28  # A4 width in points
+    y = int((841.89 - line.top) * scale) + 1  # just inside the top edge of the line's box: highlighter, no ink
+    x = int((line.left + line.right) / 2 * scale)
+    red, green, blue = page.getpixel((x, y))
+    assert red > 200 and green > 170 and blue < 170, (red, green, blue)  # yellow marker over white paper
