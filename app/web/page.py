@@ -36,7 +36,7 @@ from ingest.pipeline import IngestEvent  # noqa: E402
 from rag.answer.conversation import Conversation  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 from rag.settings import Settings, load_settings  # noqa: E402
-from rag.types import Mode  # noqa: E402
+from rag.types import Mode, TextLine  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,13 @@ def _answer_lock() -> threading.Lock:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _page_image(path: str, modified_ns: int, page: int, highlight: str | None, ocr_lines: tuple) -> PageImage:
-    return render_page(Path(path), page, width_px=PAGE_WIDTH_PX, highlight=highlight, ocr_lines=ocr_lines)
+    lines = [TextLine(*line) for line in ocr_lines]  # plain tuples in, so Streamlit hashes the arguments simply
+    return render_page(Path(path), page, width_px=PAGE_WIDTH_PX, highlight=highlight, ocr_lines=lines)
 
 
 @st.cache_data(show_spinner=False, max_entries=1024)
 def _page_has(path: str, modified_ns: int, page: int, text: str, ocr_lines: tuple) -> bool:
-    return page_contains(Path(path), page, text, ocr_lines=ocr_lines)
+    return page_contains(Path(path), page, text, ocr_lines=[TextLine(*line) for line in ocr_lines])
 
 
 # --- session state --------------------------------------------------------------------------------
@@ -356,11 +357,15 @@ def _short(title: str, limit: int = 32) -> str:
 
 def _render_cached(path: Path, page: int, *, highlight: str | None = None, ocr_lines: tuple = ()) -> PageImage:
     """The page picture, cached per file version (an OSError for a vanished file is evidence's to report)."""
-    return _page_image(str(path), path.stat().st_mtime_ns, page, highlight, tuple(ocr_lines))
+    return _page_image(str(path), path.stat().st_mtime_ns, page, highlight, _plain_lines(ocr_lines))
 
 
 def _contains_cached(path: Path, page: int, text: str, *, ocr_lines: tuple = ()) -> bool:
-    return _page_has(str(path), path.stat().st_mtime_ns, page, text, tuple(ocr_lines))
+    return _page_has(str(path), path.stat().st_mtime_ns, page, text, _plain_lines(ocr_lines))
+
+
+def _plain_lines(lines) -> tuple:  # noqa: ANN001 - Sequence[TextLine]
+    return tuple((l.text, l.left, l.bottom, l.right, l.top) for l in lines)
 
 
 def _render_citation(workspace, answer_text: str, citation) -> None:  # noqa: ANN001
