@@ -392,9 +392,13 @@ def check_text_quality(settings: Settings) -> list[Finding]:
         findings.append(_warn("text quality", f"and {len(poor) - MAX_DOCUMENT_LINES} more documents with poor text "
                               "(`rag docs list --json` shows each one's reading report)"))
     ocr_read = sum(1 for d in documents if d.reading is not None and d.reading.ocr_pages)
-    if not findings and documents:
+    unknown = sum(1 for d in documents if d.reading is None)
+    if not findings and len(documents) > unknown:
         note = f" ({ocr_read} read partly or wholly by OCR)" if ocr_read else ""
         findings.append(_ok("text quality", f"every document has readable text{note}"))
+    if unknown:
+        findings.append(_ok("text quality", f"{unknown} documents were ingested before reading reports existed; "
+                            "ingest them again to have their text checked"))
     return findings
 
 

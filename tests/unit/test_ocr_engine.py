@@ -49,3 +49,26 @@ def test_the_setting_takes_only_the_three_modes(tmp_path: Path):
     assert load_settings(home=tmp_path, ocr="force").ocr == "force"
     with pytest.raises(ConfigError, match="RAG_OCR"):
         load_settings(home=tmp_path, ocr="sometimes")
+
+
+def test_doctor_says_which_documents_have_no_reading_report(tmp_path: Path):
+    from app.doctor import check_text_quality
+    from rag.index.catalog import Catalog
+    from rag.types import Chunk, ReadingReport
+
+    settings = load_settings(home=tmp_path)
+    catalog = Catalog(settings.catalog_path)
+    chunk = Chunk("a-00000", "a", 0, "text", 1, 1, 0, 4)
+    catalog.add_pending("a", "/old.pdf", "a" * 64, "Old", 1, [chunk], "fp")  # before reading reports
+    catalog.publish("a")
+    poor = ReadingReport(pages=4, text_layer_pages=1, ocr_pages=1, empty_pages=2, ocr="auto")
+    catalog.add_pending("b", "/scan.pdf", "b" * 64, "Scan", 4, [Chunk("b-00000", "b", 0, "t", 1, 1, 0, 1)], "fp",
+                        reading=poor)
+    catalog.publish("b")
+    catalog.close()
+    findings = check_text_quality(settings)
+    assert [(f.level, f.message) for f in findings] == [
+        ("warning", "scan.pdf: 2 of 4 pages have no text even after OCR; check the file (a better scan or the "
+                    "original PDF reads better)"),
+        ("ok", "1 documents were ingested before reading reports existed; ingest them again to have their text checked"),
+    ]
