@@ -149,7 +149,7 @@ def _ingest_batch(workspace, files: list[Path], password: str | None):  # noqa: 
     """Ingest files with a progress bar: a line per file, then the summary. RagError propagates."""
     from ingest.pipeline import IngestEvent
 
-    pages_done = 0
+    pages_done = ocr_done = 0
     started = time.perf_counter()
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -164,17 +164,20 @@ def _ingest_batch(workspace, files: list[Path], password: str | None):  # noqa: 
         task = progress.add_task("ingesting", total=len(files), rate="", current="")
 
         def on_event(event: IngestEvent) -> None:
-            nonlocal pages_done
+            nonlocal pages_done, ocr_done
             if event.kind == "start":
                 progress.update(task, total=event.files_total)
             elif event.kind == "file":
                 progress.update(task, current=Path(event.path).name)
+            elif event.kind == "ocr":  # seconds a page: say which page is being read
+                progress.update(task, current=f"{Path(event.path).name}: OCR of page {event.page} of {event.pages_total}")
+                ocr_done += 1
+                progress.update(task, rate=_rate(pages_done, ocr_done, started))
             elif event.kind == "done" and event.result is not None:
                 result = event.result
                 if result.status in ("added", "replaced"):
                     pages_done += result.pages
-                rate = pages_done / max(time.perf_counter() - started, 1e-6)
-                progress.update(task, advance=1, rate=f"{rate:.1f} pages/s")
+                progress.update(task, advance=1, rate=_rate(pages_done, ocr_done, started))
                 _print_result(result)
 
         report = workspace.ingest(files, password=password, on_event=on_event)
@@ -186,7 +189,8 @@ def _ingest_batch(workspace, files: list[Path], password: str | None):  # noqa: 
         for status in ("added", "replaced", "unchanged", "duplicate", "moved", "failed", "not processed")
         if report.count(status)
     )
-    console.print(f"{summary} — {report.pages} pages, {report.chunks} chunks in {elapsed:.1f}s", highlight=False)
+    ocr = f" ({report.ocr_pages} OCR'd)" if report.ocr_pages else ""
+    console.print(f"{summary} — {report.pages} pages{ocr}, {report.chunks} chunks in {elapsed:.1f}s", highlight=False)
     return report
 
 
@@ -229,12 +233,20 @@ def _watch(paths: list[str], password: str | None, settle: float, poll: float | 
         workspace.close()
 
 
+def _rate(pages: int, ocr_pages: int, started: float) -> str:
+    rate = f"{pages / max(time.perf_counter() - started, 1e-6):.1f} pages/s"
+    return rate + (f", {ocr_pages} OCR'd" if ocr_pages else "")
+
+
 def _print_result(result) -> None:  # noqa: ANN001
     name = escape(Path(result.path).name)
     if result.status == "failed":
         console.print(f"[red]✗ {name}[/]: {escape(result.reason)}", highlight=False)
     elif result.status in ("added", "replaced"):
-        console.print(f"[green]✓ {name}[/]: {result.status}, {result.pages} pages, {result.chunks} chunks", highlight=False)
+        reading = result.reading
+        attention = f" [yellow]({escape(reading.summary())})[/]" if reading is not None and reading.needs_attention else ""
+        console.print(f"[green]✓ {name}[/]: {result.status}, {result.pages} pages, {result.chunks} chunks{attention}",
+                      highlight=False)
     elif result.status == "not processed":
         console.print(f"[yellow]- {name}[/]: not processed ({escape(result.reason)})", highlight=False)
     else:
@@ -253,7 +265,8 @@ def docs_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."))
     if as_json:
         print(json.dumps([
             {"doc": d.doc_id, "file": d.file_name, "path": d.path, "title": d.title, "pages": d.pages,
-             "chunks": d.chunks, "ingested_at": d.ingested_at}
+             "chunks": d.chunks, "ingested_at": d.ingested_at,
+             "reading": d.reading.as_dict() if d.reading is not None else None}
             for d in documents
         ], ensure_ascii=False, indent=2))
         return

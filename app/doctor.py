@@ -21,7 +21,8 @@ from typing import Any, Callable, Literal, Sequence
 
 from huggingface_hub import try_to_load_from_cache
 
-from app.workspace import embedder_config, open_keyword_index, open_vectors
+from app.workspace import embedder_config, ocr_config, open_keyword_index, open_vectors
+from ingest.ocr import RapidOcrEngine
 from llm.errors import ModelNotFound
 from llm.factory import resolve_model_path
 from llm.llamacpp_engine import gguf_chat_format
@@ -353,6 +354,54 @@ def _check_transformers(settings: Settings) -> list[Finding]:
     return [_ok("llm model", f"{settings.llm_model} found at {local}")]
 
 
+def check_ocr(settings: Settings) -> list[Finding]:
+    """The OCR engine's package and models are installed (nothing is loaded): scanned pages need them."""
+    if settings.ocr == "off":
+        return [_ok("ocr", "OCR is off (RAG_OCR=off): scanned pages are not read")]
+    try:
+        description = RapidOcrEngine(ocr_config(settings)).check()
+    except RagError as exc:
+        return [_error("ocr", str(exc))]
+    return [_ok("ocr", f"{description} (RAG_OCR={settings.ocr})")]
+
+
+MAX_DOCUMENT_LINES = 5  # documents named one per line; the rest are counted
+
+
+def check_text_quality(settings: Settings) -> list[Finding]:
+    """Documents whose text is poor: pages with no text even after OCR, a garbled text layer left unread,
+    OCR failures (from each document's reading report)."""
+    path = settings.catalog_path
+    if not path.exists():
+        return []
+    try:
+        catalog = Catalog(path)
+    except Exception:  # check_catalog reports an unreadable catalog
+        return []
+    try:
+        documents = catalog.documents()
+    finally:
+        catalog.close()
+    poor = [(d, d.reading.problems) for d in documents if d.reading is not None and d.reading.problems]
+    findings = []
+    for record, problems in poor[:MAX_DOCUMENT_LINES]:
+        fix = "set RAG_OCR=auto and ingest it again" if record.reading and record.reading.ocr == "off" else \
+            "check the file (a better scan or the original PDF reads better)"
+        findings.append(_warn("text quality", f"{record.file_name}: {'; '.join(problems)}; {fix}"))
+    if len(poor) > MAX_DOCUMENT_LINES:
+        findings.append(_warn("text quality", f"and {len(poor) - MAX_DOCUMENT_LINES} more documents with poor text "
+                              "(`rag docs list --json` shows each one's reading report)"))
+    ocr_read = sum(1 for d in documents if d.reading is not None and d.reading.ocr_pages)
+    unknown = sum(1 for d in documents if d.reading is None)
+    if not findings and len(documents) > unknown:
+        note = f" ({ocr_read} read partly or wholly by OCR)" if ocr_read else ""
+        findings.append(_ok("text quality", f"every document has readable text{note}"))
+    if unknown:
+        findings.append(_ok("text quality", f"{unknown} documents were ingested before reading reports existed; "
+                            "ingest them again to have their text checked"))
+    return findings
+
+
 def check_gate(settings: Settings) -> list[Finding]:
     """An explicitly configured gate calibration file must exist."""
     if settings.gate_calibration is not None and not Path(settings.gate_calibration).is_file():
@@ -370,6 +419,8 @@ CHECKS: tuple[Callable[[Settings], list[Finding]], ...] = (
     check_reranker,
     check_llm,
     check_gate,
+    check_ocr,
+    check_text_quality,
 )
 
 

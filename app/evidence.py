@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Sequence
 
 from app.page_images import PageImage, page_contains, render_page
 from app.web.helpers import ShownPassage, claim_for_citation, format_pages, shown_passage
 from rag.answer.result import Answer, Citation
 from rag.errors import RagError
 from rag.index.catalog import Catalog
+from rag.types import TextLine
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +30,18 @@ REMOVED_NOTE = "This document has been removed from the library."
 
 
 class RenderPage(Protocol):
-    """Draws page ``page`` (1-based) of the PDF at ``path`` with ``highlight`` marked; raises RagError when it cannot."""
+    """Draws page ``page`` (1-based) of the PDF at ``path`` with ``highlight`` marked (found in the text layer,
+    else in ``ocr_lines``: what OCR read on the page); raises RagError when it cannot."""
 
-    def __call__(self, path: Path, page: int, /, *, highlight: str | None = None) -> PageImage: ...
+    def __call__(
+        self, path: Path, page: int, /, *, highlight: str | None = None, ocr_lines: Sequence[TextLine] = ()
+    ) -> PageImage: ...
 
 
 class PageContains(Protocol):
-    """True when ``text`` is found on page ``page`` of the PDF at ``path``."""
+    """True when ``text`` is found on page ``page`` of the PDF at ``path`` (its text layer, else ``ocr_lines``)."""
 
-    def __call__(self, path: Path, page: int, text: str, /) -> bool: ...
+    def __call__(self, path: Path, page: int, text: str, /, *, ocr_lines: Sequence[TextLine] = ()) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,8 @@ def citation_evidence(
     page = pages[0]
     try:
         if sentence and len(pages) > 1:
-            page = next((p for p in pages if contains(path, p, sentence)), page)
-        image = render(path, page, highlight=sentence)
+            page = next((p for p in pages if contains(path, p, sentence, ocr_lines=tuple(catalog.page_lines(citation.doc, p)))), page)
+        image = render(path, page, highlight=sentence, ocr_lines=tuple(catalog.page_lines(citation.doc, page)))
     except (RagError, OSError) as exc:
         log.info("evidence: no picture of page %s of %s: %s", page, file_name, exc)
         return evidence(page, note=str(exc) if isinstance(exc, RagError) else f"{file_name} cannot be read.")

@@ -1,6 +1,9 @@
 """Pictures of PDF pages, rendered with pypdfium2, with the cited sentence marked (the web chat's sources and
 exported answers).
 
+The sentence is found in the page's text layer; on a page read by OCR (no usable text layer) it is found in the
+lines OCR read, whose boxes the catalog keeps (``ocr_lines``).
+
 pdfium is not thread-safe (not even across different documents), and Streamlit serves every browser tab
 from its own thread, so all pdfium work of a process goes through ``PDFIUM_LOCK``.
 """
@@ -13,11 +16,13 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import pypdfium2 as pdfium
 from PIL import Image, ImageDraw
 
 from rag.errors import DocumentError
+from rag.types import TextLine
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +45,14 @@ def render_page_png(
     width_px: int = 900,
     highlight: str | None = None,
     password: str | None = None,
+    ocr_lines: Sequence[TextLine] = (),
 ) -> bytes:
     """PNG of page ``page_number`` (1-based) of the PDF at ``path``, ``width_px`` wide.
 
     When ``highlight`` is given and found on the page, it is marked with a translucent box per line.
     Raises ``DocumentError`` when the file or page cannot be read.
     """
-    return render_page(path, page_number, width_px, highlight, password).page
+    return render_page(path, page_number, width_px, highlight, password, ocr_lines=ocr_lines).page
 
 
 def render_page(
@@ -56,9 +62,12 @@ def render_page(
     highlight: str | None = None,
     password: str | None = None,
     context: float = 0.08,
+    ocr_lines: Sequence[TextLine] = (),
 ) -> PageImage:
     """The page as a PNG with ``highlight`` marked, and a close-up of the marked lines with ``context``
-    (a share of the page height) above and below them. Raises ``DocumentError`` when it cannot be read."""
+    (a share of the page height) above and below them; ``ocr_lines``: the lines OCR read on the page, where
+    ``highlight`` is looked for when the text layer does not have it. Raises ``DocumentError`` when it cannot be
+    read."""
     path = Path(path)
     if not path.is_file():
         raise DocumentError(f"{path.name} is no longer on disk")
@@ -81,6 +90,8 @@ def render_page(
                 image = bitmap.to_pil().convert("RGB")
                 bitmap.close()
                 rects, lines = _find_rects(page, highlight) if highlight else ([], [])
+                if highlight and not rects and ocr_lines:
+                    rects, lines = find_in_lines(ocr_lines, highlight)
             finally:
                 page.close()
         finally:
@@ -118,8 +129,12 @@ def _png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def page_contains(path: Path, page_number: int, text: str, password: str | None = None) -> bool:
-    """True when ``text`` (or a good part of it) is found on the page."""
+def page_contains(
+    path: Path, page_number: int, text: str, password: str | None = None, ocr_lines: Sequence[TextLine] = ()
+) -> bool:
+    """True when ``text`` (or a good part of it) is found on the page (its text layer, else ``ocr_lines``)."""
+    if ocr_lines and find_in_lines(ocr_lines, text)[0]:
+        return True
     with PDFIUM_LOCK:
         try:
             document = pdfium.PdfDocument(str(path), password=password)
@@ -135,6 +150,52 @@ def page_contains(path: Path, page_number: int, text: str, password: str | None 
                 page.close()
         finally:
             document.close()
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def find_in_lines(lines: Sequence[TextLine], sentence: str) -> tuple[list[Rect], list[Rect]]:
+    """Boxes of the OCR'd lines that hold ``sentence`` (empty when it is not found), and every line's box.
+
+    The words of the lines, in reading order, are searched for the sentence's first and last words (anchors of
+    4, 3 and 2 words, as in the text layer); the lines from the start anchor to the end anchor are marked."""
+    words: list[str] = []
+    owner: list[int] = []  # the line each word comes from
+    for index, line in enumerate(lines):
+        for word in _words(line.text):
+            words.append(word)
+            owner.append(index)
+    target = _words(sentence)
+    if not target or not words:
+        return [], []
+
+    def find(phrase: list[str], after: int) -> int | None:
+        for i in range(after, len(words) - len(phrase) + 1):
+            if words[i : i + len(phrase)] == phrase:
+                return i
+        return None
+
+    start = end = None
+    for size in (4, 3, 2, 1):
+        if size <= len(target) and (size > 1 or len(target) == 1):
+            start = find(target[:size], 0)
+            if start is not None:
+                break
+    if start is None:
+        return [], []
+    for size in (4, 3, 2, 1):
+        if size <= len(target) and (size > 1 or len(target) == 1):
+            found = find(target[-size:], start)
+            if found is not None:
+                end = found + size - 1
+                break
+    if end is None:
+        end = min(len(words) - 1, start + len(target) - 1)
+    marked_lines = sorted(set(owner[start : end + 1]))
+    boxes = [(l.left, l.bottom, l.right, l.top) for l in lines]
+    return [boxes[i] for i in marked_lines], boxes
 
 
 def _find_rects(page: pdfium.PdfPage, sentence: str) -> tuple[list[Rect], list[Rect]]:

@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ingest.ocr import OcrConfig, RapidOcrEngine
 from ingest.pipeline import IngestEvent, IngestOptions, IngestPipeline, IngestReport
 from llm.config import EngineConfig
 from llm.factory import open_engine
@@ -99,6 +100,10 @@ def answer_config(settings: Settings, support: SupportConfig = SupportConfig()) 
     )
 
 
+def ocr_config(settings: Settings) -> OcrConfig:
+    return OcrConfig(mode=settings.ocr, threads=settings.threads)
+
+
 def ingest_options(settings: Settings, password: str | None = None) -> IngestOptions:
     return IngestOptions(
         chunk_tokens=settings.chunk_tokens,
@@ -106,6 +111,7 @@ def ingest_options(settings: Settings, password: str | None = None) -> IngestOpt
         max_pages=settings.max_pages,
         max_file_mb=settings.max_file_mb,
         password=password,
+        ocr=ocr_config(settings),
     )
 
 
@@ -154,6 +160,7 @@ class Parts:
         self._keyword: KeywordIndex | None = None
         self._vectors: ChromaStore | None = None
         self._gate: Gate | None = None
+        self._ocr: RapidOcrEngine | None = None
         self._rerankers: dict[str, RerankerChoice] = {}
 
     @property
@@ -183,6 +190,13 @@ class Parts:
         if self._embedder is None:
             self._embedder = open_embedder(embedder_config(self.settings))
         return self._embedder
+
+    @property
+    def ocr_engine(self) -> RapidOcrEngine:
+        """The OCR engine (its models load when a page first needs OCR, then stay loaded)."""
+        if self._ocr is None:
+            self._ocr = RapidOcrEngine(ocr_config(self.settings))
+        return self._ocr
 
     @property
     def engine(self) -> ChatEngine:
@@ -292,7 +306,13 @@ class Workspace:
         self._pipeline(None).remove(doc_id)
 
     def _pipeline(self, password: str | None) -> IngestPipeline:
-        return IngestPipeline(self.stores, self.embedder, ingest_options(self.settings, password), self.settings.lock_path)
+        return IngestPipeline(
+            self.stores,
+            self.embedder,
+            ingest_options(self.settings, password),
+            self.settings.lock_path,
+            ocr_engine=self.parts.ocr_engine,
+        )
 
     def search(
         self,

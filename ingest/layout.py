@@ -85,10 +85,13 @@ def reading_regions(
     min_column_lines: int = 5,
     min_switch_share: float = 0.25,
     min_gutter: float = 8.0,
+    max_crossing_share: float = 0.1,
 ) -> list[Box] | None:
     """Regions to read in order when ``boxes`` (in pdfium's text order) are a two-column page written
     across the columns; ``None`` when the page is not two-column or its text order is already fine.
-    ``page`` is the page's visible box (its origin is not always at 0, 0)."""
+    ``page`` is the page's visible box (its origin is not always at 0, 0). A page where more boxes than
+    ``max_crossing_share`` of the column lines cross the gutter is read as one column (pdfium cuts lines at
+    font changes; OCR'd lines, whole printed lines, allow more: full-width blocks above or below columns)."""
     boxes = [b for b in boxes if b.width > 0 and b.height > 0]
     if len(boxes) < 2 * min_column_lines:
         return None
@@ -103,7 +106,7 @@ def reading_regions(
     lines = {s: sum(1 for b, side in zip(boxes, sides) if side == s and b.width >= wide) for s in "LR"}
     if lines["L"] < min_column_lines or lines["R"] < min_column_lines:
         return None
-    if crossing > max(2, 0.1 * (lines["L"] + lines["R"])):
+    if crossing > max(2, max_crossing_share * (lines["L"] + lines["R"])):
         return None  # most lines run across the middle: one column (pdfium cuts lines at font changes)
     left_edge = max(b.right for b, side in zip(boxes, sides) if side == "L")
     right_edge = min(b.left for b, side in zip(boxes, sides) if side == "R")

@@ -4,6 +4,11 @@ Pages are numbered physically (1-based index in the file, the page a viewer jump
 label ("iv", "A-3") is kept beside the number when the PDF defines labels. Two-column pages written across
 the columns are read column by column (``ingest.layout``); text is cleaned by ``ingest.cleaning``.
 
+Pages without a usable text layer (a scan, or a text layer that ``ingest.text_quality`` finds garbled) are
+rendered and read by OCR (``ingest.ocr``) when OCR is on; pages with a good text layer never are (unless
+``mode="force"``). OCR'd text goes through the same cleaning as the text layer. An OCR failure on one page
+is a logged warning and a note in the document's ``ReadingReport``; the rest of the document goes on.
+
 Every input that cannot be read raises ``DocumentError`` with a one-line reason a user can act on.
 Every pdfium object is closed, on errors too.
 """
@@ -14,15 +19,21 @@ import hashlib
 import logging
 import re
 import statistics
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Literal
 
+import numpy as np
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from ingest.cleaning import clean_page, clean_pages
 from ingest.layout import Box, reading_regions
-from rag.errors import DocumentError
-from rag.types import Page, ParsedDocument
+from ingest.ocr import OcrConfig, OcrEngine, OcrLine, RapidOcrEngine, lines_to_text, to_page_lines
+from ingest.text_quality import assess_text, script_counts, script_shares
+from rag.errors import DocumentError, ModelUnavailable
+from rag.types import Page, ParsedDocument, ReadingReport, TextLine
 
 log = logging.getLogger(__name__)
 
@@ -35,31 +46,173 @@ _JUNK_TITLE_RE = re.compile(
 )
 
 
+NO_TEXT_OCR_OFF = "no extractable text (a scanned PDF?); OCR is off: set RAG_OCR=auto to read scanned pages"
+MAX_NOTES = 20  # per document: a 500-page scan whose every page fails gets 20 notes and a count, not 500
+
+OnOcrPage = Callable[[int, int], None]  # (page number, pages in the document), before a page is OCR'd
+
+
 def read_pdf(
     path: Path,
     password: str | None = None,
     max_pages: int = 5000,
     max_file_mb: float = 200,
+    ocr: OcrConfig | None = None,
+    ocr_engine: OcrEngine | None = None,
+    on_ocr_page: OnOcrPage | None = None,
 ) -> ParsedDocument:
     """Read ``path`` into a ``ParsedDocument``; raise ``DocumentError`` when it cannot be ingested.
 
     ``password`` opens encrypted PDFs. ``max_pages`` and ``max_file_mb`` reject documents too big to
-    ingest. A document whose pages hold no text at all (a scan) is rejected: OCR is not supported.
+    ingest. ``ocr`` says which pages OCR reads (None: OCR is off), with ``ocr_engine`` (default: RapidOCR
+    with ``ocr``'s settings, loaded when a page first needs it); ``on_ocr_page`` hears of each page before it
+    is OCR'd. A document none of whose pages yields text is rejected.
     """
     path = Path(path)
+    config = ocr or OcrConfig(mode="off")
     data = _read_file(path, max_file_mb)
     sha256 = hashlib.sha256(data).hexdigest()
-    raw_pages, labels, meta_title, first_page_title = _extract(data, password, max_pages)
+    reader = _PageReader(config, ocr_engine, on_ocr_page, path.name)
+    raw_pages, labels, meta_title, first_page_title = _extract(data, password, max_pages, reader)
     texts = clean_pages(raw_pages)
+    reading = reader.report(texts)
     if not any(any(ch.isalnum() for ch in text) for text in texts):
-        raise DocumentError("no extractable text; OCR is not supported")
+        raise DocumentError(_no_text_reason(reading))
     title = meta_title or first_page_title or _first_line(texts) or path.stem
     pages = tuple(
-        Page(number=i + 1, text=text, label=label or None)
-        for i, (text, label) in enumerate(zip(texts, labels))
+        Page(number=i + 1, text=text, label=label or None, lines=read.lines if read.source == "ocr" else ())
+        for i, (text, label, read) in enumerate(zip(texts, labels, reader.pages))
     )
-    log.debug("read %s: %d pages, title %r", path, len(pages), title)
-    return ParsedDocument(path=path, sha256=sha256, title=title, pages=pages)
+    log.debug("read %s: %d pages, title %r, %s", path, len(pages), title, reading.summary() or "text layer only")
+    return ParsedDocument(path=path, sha256=sha256, title=title, pages=pages, reading=reading)
+
+
+def _no_text_reason(reading: ReadingReport) -> str:
+    if reading.ocr == "off":
+        return NO_TEXT_OCR_OFF
+    unavailable = next((n for n in reading.notes if "OCR unavailable" in n), None)
+    if unavailable:
+        return f"no extractable text, and {unavailable.split('OCR unavailable: ', 1)[-1]}"
+    failed = sum(1 for n in reading.notes if "OCR failed" in n)
+    if failed:
+        return f"no extractable text: OCR failed on {failed} of {reading.pages} pages ({reading.notes[0]})"
+    return f"no extractable text, even with OCR ({reading.ocr_pages} of {reading.pages} pages OCR'd)"
+
+
+# ------------------------------------------------------------------------------------------ pages
+
+
+Source = Literal["text", "ocr", "none"]
+
+
+@dataclass(frozen=True)
+class PageRead:
+    """How one page was read: its raw text, where it came from, what its text layer was like."""
+
+    text: str
+    source: Source
+    text_layer: bool  # the page has a text layer (letters or digits), garbled or not
+    garbled: bool
+    note: str = ""
+    lines: tuple[TextLine, ...] = ()  # what OCR read, with boxes (OCR'd pages only)
+
+
+class _PageReader:
+    """Reads each page from its text layer or by OCR, as ``config.mode`` says, and keeps what it saw."""
+
+    def __init__(self, config: OcrConfig, engine: OcrEngine | None, on_ocr_page: OnOcrPage | None, name: str) -> None:
+        self.config = config
+        self._engine = engine
+        self._on_ocr_page = on_ocr_page or (lambda number, total: None)
+        self._name = name
+        self._unavailable: str | None = None
+        self.pages: list[PageRead] = []
+
+    @property
+    def engine(self) -> OcrEngine:
+        if self._engine is None:
+            self._engine = RapidOcrEngine(self.config)
+        return self._engine
+
+    def read(self, page: pdfium.PdfPage, number: int, total: int, layer: str) -> str:
+        quality = assess_text(layer)
+        has_layer = quality.has_text or quality.garbled  # garbage is a text layer too, just not a usable one
+        mode = self.config.mode
+        wanted = mode == "force" or (
+            mode == "auto" and not quality.usable and (quality.garbled or _has_graphics(page))
+        )
+        if not wanted:  # a usable text layer, a page without graphics, or OCR off (garbage kept as before)
+            return self._keep(PageRead(layer, "text" if quality.has_text else "none", has_layer, quality.garbled))
+        lines, note = self._ocr(page, number, total)
+        ocr_text = lines_to_text(lines, Box(*page.get_bbox()))
+        ocr_chars = sum(ch.isalnum() for ch in ocr_text)
+        if ocr_chars and (mode == "force" or quality.garbled or ocr_chars > quality.meaningful):
+            boxes = tuple(TextLine(l.text, l.box.left, l.box.bottom, l.box.right, l.box.top) for l in lines)
+            return self._keep(PageRead(ocr_text, "ocr", has_layer, quality.garbled, note, boxes))
+        if quality.garbled:  # garbage is no text: it would only pollute the index
+            return self._keep(PageRead("", "none", True, True, note))
+        return self._keep(PageRead(layer, "text" if quality.has_text else "none", has_layer, False, note))
+
+    def _keep(self, read: PageRead) -> str:
+        self.pages.append(read)
+        return read.text
+
+    def _ocr(self, page: pdfium.PdfPage, number: int, total: int) -> tuple[list[OcrLine], str]:
+        """The lines OCR reads on the page and a note ("" when all went well)."""
+        if self._unavailable is not None:
+            return [], ""
+        self._on_ocr_page(number, total)
+        try:
+            lines = ocr_page_lines(page, self.engine, self.config)
+        except ModelUnavailable as exc:
+            self._unavailable = str(exc)
+            log.warning("%s: OCR unavailable: %s", self._name, exc)
+            return [], f"p. {number}: OCR unavailable: {exc}"
+        except Exception as exc:  # one page's failure (a huge image, an engine error) must not stop the document
+            reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+            log.warning("%s p. %d: OCR failed: %s", self._name, number, reason)
+            return [], f"p. {number}: OCR failed: {reason}"
+        return lines, ""
+
+    def report(self, texts: list[str]) -> ReadingReport:
+        """The reading report, given the pages' final (cleaned) texts."""
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(script_counts(text))
+        notes = [p.note for p in self.pages if p.note]
+        if len(notes) > MAX_NOTES:
+            notes = notes[:MAX_NOTES] + [f"... and {len(notes) - MAX_NOTES} more"]
+        return ReadingReport(
+            pages=len(self.pages),
+            text_layer_pages=sum(p.text_layer for p in self.pages),
+            ocr_pages=sum(p.source == "ocr" for p in self.pages),
+            empty_pages=sum(not any(ch.isalnum() for ch in t) for t in texts),
+            garbled_pages=sum(p.garbled for p in self.pages),
+            scripts=script_shares(dict(counts)),
+            notes=tuple(notes),
+            ocr=self.config.mode,
+        )
+
+
+def _has_graphics(page: pdfium.PdfPage) -> bool:
+    """The page draws something besides text (an image, paths, a form): worth OCR when it has no text."""
+    return any(obj.type != pdfium_c.FPDF_PAGEOBJ_TEXT for obj in page.get_objects())
+
+
+def render_page(page: pdfium.PdfPage, dpi: int) -> np.ndarray:
+    """A picture of the page at ``dpi``: an H x W x 3 uint8 array in BGR order (as OpenCV expects)."""
+    bitmap = page.render(scale=dpi / 72, fill_color=(255, 255, 255, 255), may_draw_forms=True)
+    try:
+        image = bitmap.to_numpy()
+        return np.ascontiguousarray(image[:, :, :3]) if image.ndim == 3 else np.dstack([image] * 3)
+    finally:
+        bitmap.close()
+
+
+def ocr_page_lines(page: pdfium.PdfPage, engine: OcrEngine, config: OcrConfig) -> list[OcrLine]:
+    """The lines OCR reads on ``page``, boxes in PDF points."""
+    image = render_page(page, config.dpi)
+    return to_page_lines(engine.read(image), Box(*page.get_bbox()), config.dpi / 72, config.min_score)
 
 
 # ------------------------------------------------------------------------------------------ checks
@@ -158,9 +311,9 @@ def _open(data: bytes, password: str | None) -> pdfium.PdfDocument:
 
 
 def _extract(
-    data: bytes, password: str | None, max_pages: int
+    data: bytes, password: str | None, max_pages: int, reader: _PageReader
 ) -> tuple[list[str], list[str], str | None, str | None]:
-    """Raw page texts, page labels, metadata title, first-page title."""
+    """Raw page texts (text layer or OCR, as ``reader`` decides), page labels, metadata title, first-page title."""
     pdf = _open(data, password)
     try:
         count = len(pdf)
@@ -170,7 +323,7 @@ def _extract(
         labels: list[str] = []
         first_page_title = None
         for index in range(count):
-            text, title = _read_page(pdf, index, want_title=index == 0)
+            text, title = _read_page(pdf, index, want_title=index == 0, reader=reader, total=count)
             raw_pages.append(text)
             labels.append(pdf.get_page_label(index))
             if index == 0:
@@ -180,7 +333,9 @@ def _extract(
         pdf.close()
 
 
-def _read_page(pdf: pdfium.PdfDocument, index: int, want_title: bool) -> tuple[str, str | None]:
+def _read_page(
+    pdf: pdfium.PdfDocument, index: int, want_title: bool, reader: _PageReader, total: int
+) -> tuple[str, str | None]:
     try:
         page = pdf[index]
     except pdfium.PdfiumError:
@@ -196,11 +351,14 @@ def _read_page(pdf: pdfium.PdfDocument, index: int, want_title: bool) -> tuple[s
             title = _prominent_lines(textpage) if want_title else None
         finally:
             textpage.close()
+        chosen = reader.read(page, index + 1, total, text)
+        if reader.pages[-1].source != "text" or reader.pages[-1].garbled:
+            title = None  # the text layer's title line is not what was read
     except pdfium.PdfiumError:
         raise DocumentError(f"corrupt PDF: the text of page {index + 1} cannot be read") from None
     finally:
         page.close()
-    return text, title
+    return chosen, title
 
 
 def _text_boxes(textpage: pdfium.PdfTextPage) -> list[Box]:

@@ -18,11 +18,12 @@ from typing import Callable, Literal, Sequence
 
 from ingest.chunking import chunk_document
 from ingest.lock import IngestLock
+from ingest.ocr import OcrConfig, OcrEngine
 from ingest.pdf_reader import read_pdf
 from rag.errors import BackendUnavailable, DocumentError
 from rag.index.embeddings import PassageEmbedder
 from rag.index.stores import Stores
-from rag.types import doc_id_for
+from rag.types import ReadingReport, doc_id_for
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class IngestOptions:
     max_pages: int = 5000
     max_file_mb: float = 200.0
     password: str | None = None
+    ocr: OcrConfig = OcrConfig()
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class FileResult:
     pages: int = 0
     chunks: int = 0
     reason: str = ""
+    reading: ReadingReport | None = None  # how the document was read (None: not read by this run's code)
 
 
 @dataclass
@@ -87,20 +90,29 @@ class IngestReport:
     def chunks(self) -> int:
         return sum(r.chunks for r in self.results if r.status in ("added", "replaced"))
 
+    @property
+    def ocr_pages(self) -> int:
+        return sum(r.reading.ocr_pages for r in self.results if r.reading and r.status in ("added", "replaced"))
+
 
 @dataclass(frozen=True)
 class IngestEvent:
-    """Progress for a user interface: ``kind`` is "start" (files known), "file" (a file begins) or "done"."""
+    """Progress for a user interface: ``kind`` is "start" (files known), "file" (a file begins), "ocr" (a page
+    of the file is about to be read by OCR: ``page`` of ``pages_total``; OCR takes seconds a page) or "done"."""
 
-    kind: Literal["start", "file", "done"]
+    kind: Literal["start", "file", "ocr", "done"]
     files_total: int = 0
     path: str = ""
     result: FileResult | None = None
+    page: int = 0
+    pages_total: int = 0
 
 
 def fingerprint(options: IngestOptions, embedder_name: str) -> str:
-    """What produced a document's chunks: when it changes, the document is re-ingested."""
-    return f"v1;chunk={options.chunk_tokens};overlap={options.chunk_overlap};embed={embedder_name}"
+    """What produced a document's chunks: when it changes, the document is re-ingested. The OCR mode counts
+    only when it is not the default, so documents ingested before OCR existed are not all read again."""
+    ocr = "" if options.ocr.mode == "auto" else f";ocr={options.ocr.mode}"
+    return f"v1;chunk={options.chunk_tokens};overlap={options.chunk_overlap};embed={embedder_name}{ocr}"
 
 
 def file_sha256(path: Path) -> str:
@@ -112,16 +124,26 @@ def file_sha256(path: Path) -> str:
 
 
 class IngestPipeline:
-    def __init__(self, stores: Stores, embedder: PassageEmbedder, options: IngestOptions, lock_path: Path) -> None:
+    def __init__(
+        self,
+        stores: Stores,
+        embedder: PassageEmbedder,
+        options: IngestOptions,
+        lock_path: Path,
+        ocr_engine: OcrEngine | None = None,
+    ) -> None:
         self.stores = stores
         self.embedder = embedder
         self.options = options
         self.lock_path = lock_path
+        self.ocr_engine = ocr_engine
         self._fingerprint = fingerprint(options, embedder.name)
+        self._emit: Callable[[IngestEvent], None] = lambda event: None
 
     def run(self, files: Sequence[Path], on_event: Callable[[IngestEvent], None] | None = None) -> IngestReport:
         """Ingest files under the ingestion lock (raises IngestLocked when another run holds it)."""
         emit = on_event or (lambda event: None)
+        self._emit = emit
         report = IngestReport()
         with IngestLock(self.lock_path):
             queue = [Path(f).resolve() for f in files]
@@ -167,7 +189,8 @@ class IngestPipeline:
         previous = catalog.by_path(name)
         for record in previous:
             if record.sha256 == sha and record.fingerprint == self._fingerprint:
-                return FileResult(name, "unchanged", record.doc_id, record.title, record.pages, record.chunks)
+                return FileResult(name, "unchanged", record.doc_id, record.title, record.pages, record.chunks,
+                                  reading=record.reading)
         twin = catalog.get(doc_id)
         if twin is not None and twin.path != name and twin.fingerprint == self._fingerprint:
             if Path(twin.path).exists():
@@ -178,12 +201,19 @@ class IngestPipeline:
             return FileResult(name, "moved", twin.doc_id, twin.title, twin.pages, twin.chunks, f"moved from {twin.path}")
 
         started = time.perf_counter()
+
+        def on_ocr_page(page: int, pages_total: int) -> None:
+            self._emit(IngestEvent("ocr", path=name, page=page, pages_total=pages_total))
+
         try:
             document = read_pdf(
                 path,
                 password=self.options.password,
                 max_pages=self.options.max_pages,
                 max_file_mb=self.options.max_file_mb,
+                ocr=self.options.ocr,
+                ocr_engine=self.ocr_engine,
+                on_ocr_page=on_ocr_page,
             )
         except DocumentError as exc:
             times.parse += time.perf_counter() - started
@@ -199,7 +229,7 @@ class IngestPipeline:
         )
         times.chunk += time.perf_counter() - started
         if not chunks:
-            return FileResult(name, "failed", reason="no extractable text; OCR is not supported")
+            return FileResult(name, "failed", reason="no text to index", reading=document.reading)
 
         started = time.perf_counter()
         vectors = self.embedder.embed_passages([c.text for c in chunks])
@@ -222,8 +252,11 @@ class IngestPipeline:
             fingerprint=self._fingerprint,
             page_labels={p.number: p.label for p in document.pages if p.label},
             replaces=[r for r in replaces if r != doc_id],
+            reading=document.reading,
+            page_lines={p.number: p.lines for p in document.pages if p.lines},
         )
         times.index += time.perf_counter() - started
         status: Status = "replaced" if previous else "added"
         log.info("%s %s: %d pages, %d chunks", status, name, len(document.pages), len(chunks))
-        return FileResult(name, status, doc_id, document.title, len(document.pages), len(chunks))
+        return FileResult(name, status, doc_id, document.title, len(document.pages), len(chunks),
+                          reading=document.reading)

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     chunk_overlap: float = Field(0.15, ge=0.0, lt=0.9, description="Share of a chunk repeated in the next one.")
     max_file_mb: float = Field(200.0, gt=0, description="Files larger than this are refused.")
     max_pages: int = Field(5000, ge=1, description="PDFs with more pages than this are refused.")
+    ocr: Literal["auto", "off", "force"] = Field(
+        "auto",
+        description="OCR (RapidOCR, bundled models): 'auto' reads pages without a usable text layer (scans, garbled "
+        "text), 'off' never, 'force' every page.",
+    )
 
     # --- keyword index ----------------------------------------------------------------------------
     keyword_backend: Literal["sqlite", "elasticsearch"] = Field(

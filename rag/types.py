@@ -43,22 +43,115 @@ class Mode(str, Enum):
 
 
 @dataclass(frozen=True)
+class TextLine:
+    """A line of text OCR read on a page, with its box in PDF points (origin at the bottom left)."""
+
+    text: str
+    left: float
+    bottom: float
+    right: float
+    top: float
+
+
+@dataclass(frozen=True)
 class Page:
     """One physical page of a PDF: ``number`` is 1-based, the page a PDF viewer jumps to."""
 
     number: int
     text: str
     label: str | None = None  # printed page label ("iv", "A-3") when the PDF defines one
+    lines: tuple[TextLine, ...] = ()  # OCR'd pages: the lines OCR read and where (to mark a cited sentence)
+
+
+@dataclass(frozen=True)
+class ReadingReport:
+    """What reading a PDF found: how many pages had a text layer, were read by OCR, have no text at all (even
+    after OCR), or had a text layer that looked garbled; the writing systems of the text (``{"latin": 0.8,
+    "cjk": 0.2}``: share of letters); one note per page that needs one (an OCR failure, say)."""
+
+    pages: int
+    text_layer_pages: int = 0
+    ocr_pages: int = 0
+    empty_pages: int = 0
+    garbled_pages: int = 0
+    scripts: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    ocr: str = "auto"  # the OCR setting it was read with
+
+    # 1 blank page in 10 is a document's business (a separator page); more is a document worth a look
+    EMPTY_SHARE_WORTH_A_LOOK = 0.1
+
+    @property
+    def problems(self) -> list[str]:
+        """What is wrong with the text of this document, in words (empty when nothing is)."""
+        found = []
+        if self.empty_pages and self.empty_pages >= max(1.0, self.EMPTY_SHARE_WORTH_A_LOOK * self.pages):
+            found.append(f"{self.empty_pages} of {self.pages} pages have no text"
+                         + ("" if self.ocr == "off" else " even after OCR"))
+        unread = self.garbled_pages if self.ocr == "off" else 0
+        if unread:
+            found.append(f"{unread} pages have a garbled text layer (OCR is off)")
+        failures = [n for n in self.notes if "OCR failed" in n or "OCR unavailable" in n]
+        if failures:
+            found.append(f"OCR failed on {len(failures)} pages")
+        return found
+
+    @property
+    def needs_attention(self) -> bool:
+        """Worth a line in the ingest summary: pages were OCR'd or looked garbled, or the text has problems."""
+        return bool(self.ocr_pages or self.garbled_pages or self.problems)
+
+    def summary(self) -> str:
+        """One line: "3 of 12 pages OCR'd; 2 pages looked garbled; ..." ("" when there is nothing to say)."""
+        parts = []
+        if self.ocr_pages:
+            parts.append(f"{self.ocr_pages} of {self.pages} pages OCR'd")
+        if self.garbled_pages:
+            parts.append(f"{self.garbled_pages} page{'s' if self.garbled_pages != 1 else ''} looked garbled")
+        parts.extend(p for p in self.problems if "garbled" not in p)
+        return "; ".join(parts)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "pages": self.pages,
+            "text_layer_pages": self.text_layer_pages,
+            "ocr_pages": self.ocr_pages,
+            "empty_pages": self.empty_pages,
+            "garbled_pages": self.garbled_pages,
+            "scripts": dict(self.scripts),
+            "notes": list(self.notes),
+            "ocr": self.ocr,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> "ReadingReport":
+        def number(key: str) -> int:
+            value = data.get(key, 0)
+            return int(value) if isinstance(value, (int, float)) else 0
+
+        scripts = data.get("scripts") or {}
+        notes = data.get("notes") or []
+        return cls(
+            pages=number("pages"),
+            text_layer_pages=number("text_layer_pages"),
+            ocr_pages=number("ocr_pages"),
+            empty_pages=number("empty_pages"),
+            garbled_pages=number("garbled_pages"),
+            scripts={str(k): float(v) for k, v in scripts.items()} if isinstance(scripts, dict) else {},
+            notes=tuple(str(n) for n in notes) if isinstance(notes, list) else (),
+            ocr=str(data.get("ocr", "auto")),
+        )
 
 
 @dataclass(frozen=True)
 class ParsedDocument:
-    """A PDF read into clean page texts."""
+    """A PDF read into clean page texts, with the report of how it was read."""
 
     path: Path
     sha256: str
     title: str
     pages: tuple[Page, ...]
+    reading: ReadingReport | None = None
 
     @property
     def doc_id(self) -> str:
@@ -112,6 +205,7 @@ class DocumentRecord:
     status: str  # "pending" while being written to the stores, "ready" when every store has it
     ingested_at: float
     fingerprint: str = ""  # chunking + embedding settings that produced the chunks
+    reading: ReadingReport | None = None  # None for documents ingested before reading reports existed
 
     @property
     def file_name(self) -> str:

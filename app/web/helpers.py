@@ -290,7 +290,10 @@ def describe_result(result) -> ResultLine:  # noqa: ANN001 - ingest.pipeline.Fil
     """One line per ingested file, as the sidebar shows it."""
     name = Path(result.path).name
     if result.status in ("added", "replaced"):
-        return ResultLine("success", f"{name}: {result.status}, {plural(result.pages, 'page')}, {plural(result.chunks, 'chunk')}")
+        reading = result.reading
+        attention = f" ({reading.summary()})" if reading is not None and reading.needs_attention else ""
+        return ResultLine("success", f"{name}: {result.status}, {plural(result.pages, 'page')}, "
+                          f"{plural(result.chunks, 'chunk')}{attention}")
     if result.status == "failed":
         return ResultLine("error", f"{name}: {result.reason or 'failed'}")
     if result.status == "not processed":

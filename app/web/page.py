@@ -36,7 +36,7 @@ from ingest.pipeline import IngestEvent  # noqa: E402
 from rag.answer.conversation import Conversation  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 from rag.settings import Settings, load_settings  # noqa: E402
-from rag.types import Mode  # noqa: E402
+from rag.types import Mode, TextLine  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +65,14 @@ def _answer_lock() -> threading.Lock:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _page_image(path: str, modified_ns: int, page: int, highlight: str | None) -> PageImage:
-    return render_page(Path(path), page, width_px=PAGE_WIDTH_PX, highlight=highlight)
+def _page_image(path: str, modified_ns: int, page: int, highlight: str | None, ocr_lines: tuple) -> PageImage:
+    lines = [TextLine(*line) for line in ocr_lines]  # plain tuples in, so Streamlit hashes the arguments simply
+    return render_page(Path(path), page, width_px=PAGE_WIDTH_PX, highlight=highlight, ocr_lines=lines)
 
 
 @st.cache_data(show_spinner=False, max_entries=1024)
-def _page_has(path: str, modified_ns: int, page: int, text: str) -> bool:
-    return page_contains(Path(path), page, text)
+def _page_has(path: str, modified_ns: int, page: int, text: str, ocr_lines: tuple) -> bool:
+    return page_contains(Path(path), page, text, ocr_lines=[TextLine(*line) for line in ocr_lines])
 
 
 # --- session state --------------------------------------------------------------------------------
@@ -189,6 +190,9 @@ def _ingest_uploads(workspace, settings: Settings, files: list) -> list[h.Result
             total = max(event.files_total, 1)
         elif event.kind == "file":
             progress.progress(done / total, text=h.escape_markdown(f"Reading {Path(event.path).name} ({done + 1} of {total})…"))
+        elif event.kind == "ocr":  # seconds a page: say which page OCR is reading
+            progress.progress(done / total, text=h.escape_markdown(
+                f"Reading {Path(event.path).name} ({done + 1} of {total}): OCR of page {event.page} of {event.pages_total}…"))
         elif event.kind == "done":
             done += 1
             progress.progress(done / total, text=h.escape_markdown(f"{done} of {total} done"))
@@ -351,13 +355,17 @@ def _short(title: str, limit: int = 32) -> str:
     return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
 
 
-def _render_cached(path: Path, page: int, *, highlight: str | None = None) -> PageImage:
+def _render_cached(path: Path, page: int, *, highlight: str | None = None, ocr_lines: tuple = ()) -> PageImage:
     """The page picture, cached per file version (an OSError for a vanished file is evidence's to report)."""
-    return _page_image(str(path), path.stat().st_mtime_ns, page, highlight)
+    return _page_image(str(path), path.stat().st_mtime_ns, page, highlight, _plain_lines(ocr_lines))
 
 
-def _contains_cached(path: Path, page: int, text: str) -> bool:
-    return _page_has(str(path), path.stat().st_mtime_ns, page, text)
+def _contains_cached(path: Path, page: int, text: str, *, ocr_lines: tuple = ()) -> bool:
+    return _page_has(str(path), path.stat().st_mtime_ns, page, text, _plain_lines(ocr_lines))
+
+
+def _plain_lines(lines) -> tuple:  # noqa: ANN001 - Sequence[TextLine]
+    return tuple((l.text, l.left, l.bottom, l.right, l.top) for l in lines)
 
 
 def _render_citation(workspace, answer_text: str, citation) -> None:  # noqa: ANN001

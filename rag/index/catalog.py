@@ -4,6 +4,10 @@ A document is written in three steps so that nothing is ever half-visible:
 ``pending`` (catalog rows written) -> keyword and vector stores written -> ``ready``. Removal marks the row
 ``deleting`` before the stores are cleaned. Any row that is not ``ready`` after a crash is found by
 ``unfinished()`` and repaired by the ingestion pipeline; searches only ever see ``ready`` documents.
+
+Each document also keeps the report of how it was read (``reading``, JSON: pages OCR'd, garbled, empty,
+scripts) and, for OCR'd pages, the lines OCR read with their boxes (``page_lines``: to mark a cited sentence
+on a page without a text layer). Catalogs made before a column existed get it on open (``_migrate``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from rag.types import Chunk, DocumentRecord
+from rag.types import Chunk, DocumentRecord, ReadingReport, TextLine
 
 READY = "ready"
 PENDING = "pending"
@@ -31,7 +35,8 @@ CREATE TABLE IF NOT EXISTS documents (
     status      TEXT NOT NULL,
     ingested_at REAL NOT NULL,
     fingerprint TEXT NOT NULL DEFAULT '',
-    page_labels TEXT NOT NULL DEFAULT '{}'
+    page_labels TEXT NOT NULL DEFAULT '{}',
+    reading     TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_path ON documents(path);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -46,7 +51,34 @@ CREATE TABLE IF NOT EXISTS chunks (
     section    TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, idx);
+CREATE TABLE IF NOT EXISTS page_lines (
+    doc_id  TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    page    INTEGER NOT NULL,
+    idx     INTEGER NOT NULL,
+    text    TEXT NOT NULL,
+    left_pt REAL NOT NULL,
+    bottom  REAL NOT NULL,
+    right_pt REAL NOT NULL,
+    top     REAL NOT NULL,
+    PRIMARY KEY (doc_id, page, idx)
+);
 """
+
+
+# Columns added after the first release: (name, declaration). Older catalogs get them when opened.
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("reading", "TEXT"),  # the ReadingReport as JSON; NULL for documents ingested before it existed
+)
+
+
+def _reading(value: str | None) -> ReadingReport | None:
+    if not value:
+        return None
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    return ReadingReport.from_dict(data) if isinstance(data, dict) else None
 
 
 def _record(row: sqlite3.Row) -> DocumentRecord:
@@ -60,6 +92,7 @@ def _record(row: sqlite3.Row) -> DocumentRecord:
         status=row["status"],
         ingested_at=row["ingested_at"],
         fingerprint=row["fingerprint"],
+        reading=_reading(row["reading"]),
     )
 
 
@@ -89,6 +122,18 @@ class Catalog:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns a catalog made by an older version lacks (existing rows get NULL)."""
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(documents)")}
+        for name, declaration in _ADDED_COLUMNS:
+            if name not in present:
+                try:
+                    self._db.execute(f"ALTER TABLE documents ADD COLUMN {name} {declaration}")
+                except sqlite3.OperationalError as exc:  # another process added it a moment ago
+                    if "duplicate column" not in str(exc):
+                        raise
 
     def close(self) -> None:
         self._db.close()
@@ -104,12 +149,16 @@ class Catalog:
         chunks: Sequence[Chunk],
         fingerprint: str,
         page_labels: dict[int, str] | None = None,
+        reading: ReadingReport | None = None,
+        page_lines: dict[int, Sequence[TextLine]] | None = None,
     ) -> None:
-        """Write a document and its chunks as ``pending`` in one transaction (replacing any same-id rows)."""
+        """Write a document and its chunks (and the OCR'd lines of its pages) as ``pending`` in one transaction
+        (replacing any same-id rows)."""
         with self._transaction():
             self._db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
             self._db.execute(
-                "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO documents (doc_id, path, sha256, title, pages, chunks, status, ingested_at, "
+                "fingerprint, page_labels, reading) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     doc_id,
                     path,
@@ -121,6 +170,7 @@ class Catalog:
                     time.time(),
                     fingerprint,
                     json.dumps({str(k): v for k, v in (page_labels or {}).items()}),
+                    json.dumps(reading.as_dict(), ensure_ascii=False) if reading is not None else None,
                 ),
             )
             self._db.executemany(
@@ -128,6 +178,14 @@ class Catalog:
                 [
                     (c.chunk_id, c.doc_id, c.index, c.text, c.page_start, c.page_end, c.char_start, c.char_end, c.section)
                     for c in chunks
+                ],
+            )
+            self._db.executemany(
+                "INSERT INTO page_lines VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (doc_id, page, i, line.text, line.left, line.bottom, line.right, line.top)
+                    for page, lines in (page_lines or {}).items()
+                    for i, line in enumerate(lines)
                 ],
             )
 
@@ -197,6 +255,14 @@ class Catalog:
     def page_labels(self, doc_id: str) -> dict[int, str]:
         row = self._db.execute("SELECT page_labels FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         return {int(k): v for k, v in json.loads(row[0]).items()} if row else {}
+
+    def page_lines(self, doc_id: str, page: int) -> list[TextLine]:
+        """The lines OCR read on page ``page`` of a document, with their boxes (empty for text-layer pages)."""
+        rows = self._db.execute(
+            "SELECT text, left_pt, bottom, right_pt, top FROM page_lines WHERE doc_id = ? AND page = ? ORDER BY idx",
+            (doc_id, page),
+        ).fetchall()
+        return [TextLine(*row) for row in rows]
 
     def count_chunks(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])

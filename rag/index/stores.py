@@ -16,7 +16,7 @@ import numpy as np
 from rag.index.catalog import PENDING, Catalog
 from rag.index.keyword.base import KeywordIndex
 from rag.index.vectors import ChromaStore
-from rag.types import Chunk, DocumentRecord
+from rag.types import Chunk, DocumentRecord, ReadingReport, TextLine
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,12 @@ class Stores:
         fingerprint: str,
         page_labels: dict[int, str] | None = None,
         replaces: Sequence[str] = (),
+        reading: ReadingReport | None = None,
+        page_lines: dict[int, Sequence[TextLine]] | None = None,
     ) -> None:
         """Write one document to every store and publish it; then drop the versions it replaces."""
-        self.catalog.add_pending(doc_id, path, sha256, title, pages, chunks, fingerprint, page_labels)
+        self.catalog.add_pending(doc_id, path, sha256, title, pages, chunks, fingerprint, page_labels, reading,
+                                 page_lines)
         self.keyword.add(chunks, {doc_id: title})
         self.vectors.add(chunks, vectors)
         self.catalog.publish(doc_id, replaces=replaces)

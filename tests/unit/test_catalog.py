@@ -68,3 +68,38 @@ def test_relocate_moves_a_document_to_its_new_path(tmp_path: Path) -> None:
     _add(catalog, "d1", "/old/a.pdf")
     catalog.relocate("d1", "/new/a.pdf")
     assert [r.doc_id for r in catalog.by_path("/new/a.pdf")] == ["d1"]
+
+
+# --- reading reports and the migration of older catalogs --------------------------------------------
+OLD_SCHEMA = """
+CREATE TABLE documents (
+    doc_id TEXT PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT NOT NULL, title TEXT NOT NULL,
+    pages INTEGER NOT NULL, chunks INTEGER NOT NULL, status TEXT NOT NULL, ingested_at REAL NOT NULL,
+    fingerprint TEXT NOT NULL DEFAULT '', page_labels TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE chunks (
+    chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL, text TEXT NOT NULL, page_start INTEGER NOT NULL, page_end INTEGER NOT NULL,
+    char_start INTEGER NOT NULL, char_end INTEGER NOT NULL, section TEXT
+);
+INSERT INTO documents VALUES ('old1', '/docs/old.pdf', 'x', 'Old', 2, 0, 'ready', 0.0, 'fp', '{}');
+"""
+
+
+def test_a_catalog_from_before_reading_reports_gets_the_column_and_keeps_its_documents(tmp_path: Path) -> None:
+    import sqlite3
+
+    from rag.types import ReadingReport
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(OLD_SCHEMA)
+    catalog = Catalog(path)
+    [old] = catalog.documents()
+    assert (old.doc_id, old.title, old.reading) == ("old1", "Old", None)  # unknown, not invented
+    report = ReadingReport(pages=3, text_layer_pages=1, ocr_pages=2, scripts={"latin": 1.0}, ocr="auto")
+    catalog.add_pending("new1", "/docs/scan.pdf", "y" * 64, "Scan", 3, _chunks("new1"), "fp", None, report)
+    catalog.publish("new1")
+    catalog.close()
+    reopened = Catalog(path)  # a second open finds the column there: no error, nothing lost
+    assert {d.doc_id: d.reading for d in reopened.documents()} == {"old1": None, "new1": report}

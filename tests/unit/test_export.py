@@ -257,13 +257,13 @@ def test_the_web_chat_can_supply_its_own_rendering_and_page_search(catalog):
 
     calls: list[tuple[str, int]] = []
 
-    def render(path: Path, page: int, *, highlight: str | None = None) -> PageImage:
+    def render(path: Path, page: int, *, highlight: str | None = None, ocr_lines=()) -> PageImage:
         calls.append(("render", page))
-        return render_page(path, page, width_px=300, highlight=highlight)
+        return render_page(path, page, width_px=300, highlight=highlight, ocr_lines=ocr_lines)
 
-    def contains(path: Path, page: int, text: str) -> bool:
+    def contains(path: Path, page: int, text: str, *, ocr_lines=()) -> bool:
         calls.append(("contains", page))
-        return page_contains(path, page, text)
+        return page_contains(path, page, text, ocr_lines=ocr_lines)
 
     whole = PAGE_1 + "\n\n" + PAGE_2  # one chunk over both pages: the page holding the sentence is searched
     record = catalog.get("turbine")

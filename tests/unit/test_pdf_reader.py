@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import ingest.pdf_reader as pdf_reader
+from ingest.ocr import OcrConfig
 from ingest.pdf_reader import read_pdf
 from rag.errors import DocumentError
 from tests.fixtures import pdfs
@@ -165,9 +166,10 @@ def test_an_encrypted_pdf_opens_with_its_password(tmp_path):
     assert "The vault code is blue." in read_pdf(path, password="secret").pages[0].text
 
 
-def test_an_image_only_pdf_is_refused_because_ocr_is_not_supported(tmp_path):
+def test_an_image_only_pdf_is_refused_when_ocr_is_off(tmp_path):
     path = pdfs.make_image_only_pdf(tmp_path / "scan.pdf")
-    assert reason(path) == "no extractable text; OCR is not supported"
+    assert reason(path) == "no extractable text (a scanned PDF?); OCR is off: set RAG_OCR=auto to read scanned pages"
+    assert reason(path, ocr=OcrConfig(mode="off")) == reason(path)
 
 
 def test_a_pdf_over_the_page_limit_is_refused(long_pdf):

@@ -231,9 +231,18 @@ def test_pages_read_naturally() -> None:
 
 
 def test_a_failed_file_shows_its_reason_as_an_error() -> None:
-    line = describe_result(FileResult("/x/scan.pdf", "failed", reason="no extractable text; OCR is not supported"))
+    reason = "no extractable text (a scanned PDF?); OCR is off: set RAG_OCR=auto to read scanned pages"
+    line = describe_result(FileResult("/x/scan.pdf", "failed", reason=reason))
     assert line.level == "error"
-    assert line.text == "scan.pdf: no extractable text; OCR is not supported"
+    assert line.text == f"scan.pdf: {reason}"
+
+
+def test_an_added_file_read_by_ocr_says_how_many_pages() -> None:
+    from rag.types import ReadingReport
+
+    reading = ReadingReport(pages=12, text_layer_pages=9, ocr_pages=3, scripts={"latin": 1.0})
+    line = describe_result(FileResult("/x/scan.pdf", "added", "d1", "A", pages=12, chunks=30, reading=reading))
+    assert line.text == "scan.pdf: added, 12 pages, 30 chunks (3 of 12 pages OCR'd)"
 
 
 def test_an_added_file_shows_pages_and_chunks() -> None:
