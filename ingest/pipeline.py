@@ -19,6 +19,7 @@ from typing import Callable, Literal, Sequence
 from ingest.chunking import chunk_document
 from ingest.lock import IngestLock
 from ingest.pdf_reader import read_pdf
+from rag.analysis import ANALYZER_VERSION
 from rag.errors import BackendUnavailable, DocumentError
 from rag.index.embeddings import PassageEmbedder
 from rag.index.stores import Stores
@@ -98,9 +99,11 @@ class IngestEvent:
     result: FileResult | None = None
 
 
-def fingerprint(options: IngestOptions, embedder_name: str) -> str:
-    """What produced a document's chunks: when it changes, the document is re-ingested."""
-    return f"v1;chunk={options.chunk_tokens};overlap={options.chunk_overlap};embed={embedder_name}"
+def fingerprint(options: IngestOptions, embedder_name: str, analyzer_version: int) -> str:
+    """What produced a document's chunks and index entries (chunking, embedding model, keyword analyzer):
+    when it changes, the document is re-ingested."""
+    return (f"v1;chunk={options.chunk_tokens};overlap={options.chunk_overlap};embed={embedder_name};"
+            f"analyzer={analyzer_version}")
 
 
 def file_sha256(path: Path) -> str:
@@ -117,7 +120,7 @@ class IngestPipeline:
         self.embedder = embedder
         self.options = options
         self.lock_path = lock_path
-        self._fingerprint = fingerprint(options, embedder.name)
+        self._fingerprint = fingerprint(options, embedder.name, ANALYZER_VERSION)
 
     def run(self, files: Sequence[Path], on_event: Callable[[IngestEvent], None] | None = None) -> IngestReport:
         """Ingest files under the ingestion lock (raises IngestLocked when another run holds it)."""
