@@ -9,8 +9,9 @@ Text is read as written, so a question meets the passage however either spells a
   of Greek letters (Greek words) stay as they are;
 - numbers keep their decimals (``41.8``), lose thousands separators and a zero fraction (``1,577``,
   ``$1,577.00`` and ``1577`` give ``1577``);
-- hyphenated compounds give their parts and the joined word (``pre-trained`` -> ``pre``, ``train``,
-  ``pretrain``), so either spelling finds the other;
+- hyphenated words give their parts and the joined word (``pre-trained`` -> ``pre``, ``train``,
+  ``pretrain``), so either spelling finds the other; names with digits (``ESP32-WROOM-32``, ``GPT-3``) give
+  their parts only, since the joined form would make a product name count twice in every question naming it;
 - CJK runs become overlapping character bigrams wherever they occur, also inside a token with Latin letters
   or digits (``65B模型`` -> ``65b``, ``模型``);
 - English stopwords are dropped and words Porter-stemmed.
@@ -27,7 +28,7 @@ from functools import lru_cache
 
 from nltk.stem.porter import PorterStemmer  # pure code: needs no NLTK data files
 
-ANALYZER_VERSION = 2  # 1: no symbol words, CJK bigrams only at the start of a token, no compound joining
+ANALYZER_VERSION = 2  # 1: no symbol words, CJK bigrams only at the start of a token, no joined compounds
 
 # NLTK's English stopword list, written out so no data download is ever needed.
 STOPWORDS = frozenset(
@@ -140,13 +141,12 @@ def analyze(text: str) -> list[str]:
             tokens.extend(number_tokens(value))
         elif kind == "word":
             tokens.extend(_word_tokens(value))
-        else:  # a hyphenated compound: its parts, and the joined word when it has letters ("gpt-3" -> "gpt3")
+        else:  # a hyphenated compound: its parts, and the joined word when every part is a word of letters
             parts = _PARTS.findall(value)
             for part in parts:
                 tokens.extend(_part_tokens(part))
-            joined = "".join(parts)
-            if not joined.replace(".", "").replace(",", "").isdigit():
-                tokens.extend(_word_tokens(joined.replace(",", "")))
+            if all(part.isalpha() for part in parts):
+                tokens.extend(_word_tokens("".join(parts)))
     return tokens
 
 
