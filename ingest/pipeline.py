@@ -20,6 +20,7 @@ from ingest.chunking import chunk_document
 from ingest.lock import IngestLock
 from ingest.ocr import OcrConfig, OcrEngine
 from ingest.pdf_reader import read_pdf
+from rag.analysis import ANALYZER_VERSION
 from rag.errors import BackendUnavailable, DocumentError
 from rag.index.embeddings import PassageEmbedder
 from rag.index.stores import Stores
@@ -108,11 +109,13 @@ class IngestEvent:
     pages_total: int = 0
 
 
-def fingerprint(options: IngestOptions, embedder_name: str) -> str:
-    """What produced a document's chunks: when it changes, the document is re-ingested. The OCR mode counts
-    only when it is not the default, so documents ingested before OCR existed are not all read again."""
+def fingerprint(options: IngestOptions, embedder_name: str, analyzer_version: int) -> str:
+    """What produced a document's chunks and index entries (chunking, embedding model, keyword analyzer, OCR
+    mode): when it changes, the document is re-ingested. The OCR mode counts only when it is not the
+    default, so documents ingested before OCR existed are not all read again for it."""
     ocr = "" if options.ocr.mode == "auto" else f";ocr={options.ocr.mode}"
-    return f"v1;chunk={options.chunk_tokens};overlap={options.chunk_overlap};embed={embedder_name}{ocr}"
+    return (f"v1;chunk={options.chunk_tokens};overlap={options.chunk_overlap};embed={embedder_name};"
+            f"analyzer={analyzer_version}{ocr}")
 
 
 def file_sha256(path: Path) -> str:
@@ -137,7 +140,7 @@ class IngestPipeline:
         self.options = options
         self.lock_path = lock_path
         self.ocr_engine = ocr_engine
-        self._fingerprint = fingerprint(options, embedder.name)
+        self._fingerprint = fingerprint(options, embedder.name, ANALYZER_VERSION)
         self._emit: Callable[[IngestEvent], None] = lambda event: None
 
     def run(self, files: Sequence[Path], on_event: Callable[[IngestEvent], None] | None = None) -> IngestReport:

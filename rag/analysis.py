@@ -1,9 +1,23 @@
 """The one keyword analyzer, used at indexing and at query time by every keyword backend.
 
-Unicode-normalise (NFKC), lower-case, split on non-alphanumerics (keeping decimal numbers such as
-``41.8`` whole), drop English stopwords, Porter-stem, and turn runs of CJK characters into overlapping
-character bigrams. Both BM25 backends index and search exactly these tokens, so switching backends does not
-change what users get.
+Text is read as written, so a question meets the passage however either spells a term:
+
+- Unicode-normalised (NFKC: ligatures, full-width forms, sub- and superscripts ``W₀`` -> ``w0``) and
+  lower-cased;
+- a Greek letter standing alone (a symbol: ``ε = 10−9``, ``λ``, ``β1``) becomes its English name (``epsilon``),
+  and common math symbols become words (``≤`` -> ``leq``, ``≈`` -> ``approximately``, ``3×`` -> ``3x``); runs
+  of Greek letters (Greek words) stay as they are;
+- numbers keep their decimals (``41.8``), lose thousands separators and a zero fraction (``1,577``,
+  ``$1,577.00`` and ``1577`` give ``1577``);
+- hyphenated words give their parts and the joined word (``pre-trained`` -> ``pre``, ``train``,
+  ``pretrain``), so either spelling finds the other; names with digits (``ESP32-WROOM-32``, ``GPT-3``) give
+  their parts only, since the joined form would make a product name count twice in every question naming it;
+- CJK runs become overlapping character bigrams wherever they occur, also inside a token with Latin letters
+  or digits (``65B模型`` -> ``65b``, ``模型``);
+- English stopwords are dropped and words Porter-stemmed.
+
+Both BM25 backends index and search exactly these tokens, so switching backends does not change what users
+get. ``ANALYZER_VERSION`` names this behaviour: documents indexed by another version are re-ingested.
 """
 
 from __future__ import annotations
@@ -13,6 +27,8 @@ import unicodedata
 from functools import lru_cache
 
 from nltk.stem.porter import PorterStemmer  # pure code: needs no NLTK data files
+
+ANALYZER_VERSION = 2  # 1: no symbol words, CJK bigrams only at the start of a token, no joined compounds
 
 # NLTK's English stopword list, written out so no data download is ever needed.
 STOPWORDS = frozenset(
@@ -37,7 +53,37 @@ _CJK = (
     "\uf900-\ufaff"  # CJK Compatibility Ideographs
     "\uac00-\ud7af"  # Hangul syllables
 )
-_TOKEN = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<num>\d+(?:[.,]\d+)+)|(?P<word>[^\W_]+)")
+
+# Lower-case Greek letters (after NFKC: µ -> μ, ϵ -> ε, ϑ -> θ, ϕ -> φ) and their names.
+GREEK_NAMES = {
+    "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ζ": "zeta", "η": "eta",
+    "θ": "theta", "ι": "iota", "κ": "kappa", "λ": "lambda", "μ": "mu", "ν": "nu", "ξ": "xi",
+    "ο": "omicron", "π": "pi", "ρ": "rho", "σ": "sigma", "ς": "sigma", "τ": "tau", "υ": "upsilon",
+    "φ": "phi", "χ": "chi", "ψ": "psi", "ω": "omega",
+}  # fmt: skip
+# Math symbols as the words a question would use for them (arrows, operators like − and = only separate).
+SYMBOL_WORDS = {
+    "×": "x", "≤": "leq", "⩽": "leq", "≥": "geq", "⩾": "geq", "≠": "neq", "≈": "approximately",
+    "≃": "approximately", "∼": "approximately", "±": "plusminus", "∓": "plusminus", "∞": "infinity",
+    "√": "sqrt", "∑": "sum", "∏": "product", "∂": "partial", "∇": "nabla", "∝": "proportional",
+    "°": "degrees",
+}  # fmt: skip
+_GREEK_LETTER = "\u0370-\u03ff\u1f00-\u1fff"  # Greek and Coptic, Greek Extended (accented letters)
+_LONE_GREEK = re.compile(rf"(?<![{_GREEK_LETTER}])[{''.join(GREEK_NAMES)}](?![{_GREEK_LETTER}])")
+# "3×" is written "3x" as often: the × of a multiplier joins its number; any other × is a word of its own.
+_MULTIPLIER = re.compile(r"(?<=\d)×(?![^\W_])")
+_SYMBOL = re.compile(f"[{''.join(SYMBOL_WORDS)}]")
+
+_WORD = rf"[^\W_{_CJK}]+"  # letters and digits, CJK excluded (CJK runs are bigrammed on their own)
+_NUMBER = r"\d+(?:[.,]\d+)+"
+_PART = rf"(?:{_NUMBER}|{_WORD})"
+_HYPHEN = r"[-\u2010](?:[ \t]*\r?\n[ \t]*)?"  # also a compound hyphenated across a line break ("task-\nspecific")
+_TOKEN = re.compile(
+    rf"(?P<cjk>[{_CJK}]+)|(?P<compound>{_PART}(?:{_HYPHEN}{_PART})+)|(?P<num>{_NUMBER})|(?P<word>{_WORD})"
+)
+_PARTS = re.compile(rf"{_NUMBER}|{_WORD}")
+_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_ZERO_FRACTION = re.compile(r"^(\d+)\.0+$")
 _stemmer = PorterStemmer()
 
 
@@ -54,20 +100,53 @@ def cjk_bigrams(run: str) -> list[str]:
     return [run[i : i + 2] for i in range(len(run) - 1)]
 
 
+def number_tokens(number: str) -> list[str]:
+    """A number as written (digits joined by ``.`` or ``,``) to its tokens: thousands separators and a zero
+    fraction dropped (``1,577.00`` -> ``1577``), decimals and versions kept (``41.8``, ``1.7.1``); commas that
+    do not separate thousands separate numbers (``1,2`` -> ``1``, ``2``)."""
+    if _THOUSANDS.fullmatch(number):
+        number = number.replace(",", "")
+    elif "," in number:
+        return [token for part in number.split(",") for token in number_tokens(part)]
+    zero = _ZERO_FRACTION.match(number)
+    return [zero.group(1) if zero else number]
+
+
+def normalize(text: str) -> str:
+    """NFKC, lower case, lone Greek letters and math symbols spelled as words (spaced, so they stand alone)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _LONE_GREEK.sub(lambda m: f" {GREEK_NAMES[m.group()]} ", text)
+    text = _MULTIPLIER.sub("x", text)
+    return _SYMBOL.sub(lambda m: f" {SYMBOL_WORDS[m.group()]} ", text)
+
+
+def _word_tokens(word: str) -> list[str]:
+    if word in STOPWORDS:
+        return []
+    return [stem(word)]
+
+
+def _part_tokens(part: str) -> list[str]:
+    return number_tokens(part) if part[0].isdigit() and ("." in part or "," in part) else _word_tokens(part)
+
+
 def analyze(text: str) -> list[str]:
     """Text to the keyword tokens both backends index and query."""
-    text = unicodedata.normalize("NFKC", text).lower()
     tokens: list[str] = []
-    for match in _TOKEN.finditer(text):
-        if match.lastgroup == "cjk":
-            tokens.extend(cjk_bigrams(match.group()))
-        elif match.lastgroup == "num":
-            tokens.append(match.group().replace(",", ""))
-        else:
-            word = match.group()
-            if word in STOPWORDS:
-                continue
-            tokens.append(stem(word))
+    for match in _TOKEN.finditer(normalize(text)):
+        kind, value = match.lastgroup, match.group()
+        if kind == "cjk":
+            tokens.extend(cjk_bigrams(value))
+        elif kind == "num":
+            tokens.extend(number_tokens(value))
+        elif kind == "word":
+            tokens.extend(_word_tokens(value))
+        else:  # a hyphenated compound: its parts, and the joined word when every part is a word of letters
+            parts = _PARTS.findall(value)
+            for part in parts:
+                tokens.extend(_part_tokens(part))
+            if all(part.isalpha() for part in parts):
+                tokens.extend(_word_tokens("".join(parts)))
     return tokens
 
 

@@ -131,6 +131,19 @@ def test_changing_the_chunk_size_reingests_the_documents(make_workspace, tmp_pat
     assert workspace.keyword.count() == workspace.vectors.count() == workspace.catalog.count_chunks()
 
 
+def test_a_new_keyword_analyzer_reingests_the_documents(make_workspace, tmp_path: Path, monkeypatch) -> None:
+    import ingest.pipeline
+
+    files = sorted(_corpus(tmp_path / "pdfs").glob("*.pdf"))
+    make_workspace().ingest(files)
+    monkeypatch.setattr(ingest.pipeline, "ANALYZER_VERSION", ingest.pipeline.ANALYZER_VERSION + 1)
+    workspace = make_workspace()
+    report = workspace.ingest(files)
+    assert [r.status for r in report.results] == ["replaced", "replaced"]
+    assert workspace.keyword.count() == workspace.vectors.count() == workspace.catalog.count_chunks()
+    assert [r.status for r in workspace.ingest(files).results] == ["unchanged", "unchanged"]
+
+
 def test_a_removed_document_is_gone_from_every_store(make_workspace, tmp_path: Path) -> None:
     workspace = make_workspace()
     workspace.ingest(sorted(_corpus(tmp_path / "pdfs").glob("*.pdf")))

@@ -1,10 +1,12 @@
 """Retrieval quality must not drop: thresholds a small margin under what was measured.
 
-Two question sets:
+Three question sets:
 - the generated fixture corpus (tests/fixtures/corpus_factory.py): always runs;
 - ../shared/eval/dev-questions.jsonl over ../shared/corpus: skipped where ../shared is absent. It ingests
   the 12 PDFs into a temporary folder (about a minute), or reuses the data folder named by
-  RAG_TEST_SHARED_HOME when that already holds them.
+  RAG_TEST_SHARED_HOME when that already holds them;
+- ../shared/eval/dev2-questions.jsonl over ../shared/corpus2 (Chinese documents, tables, manuals, a scan):
+  likewise, with RAG_TEST_SHARED2_HOME.
 
 Figures measured when the thresholds were set are in the comments (hybrid = weighted z-score fusion, reranker off,
 the shipped gate calibration).
@@ -75,23 +77,46 @@ def test_fixture_hybrid_is_at_least_as_good_as_either_single_mode(fixture_runs):
 
 
 # ------------------------------------------------------------------------------------------ ../shared dev questions
-@pytest.fixture(scope="module")
-def dev_runs(embedder, tmp_path_factory) -> dict[str, EvalRun]:
-    shared = Path(__file__).resolve().parents[2].parent / "shared"
-    if not (shared / "corpus").is_dir() or not (shared / "eval" / "dev-questions.jsonl").is_file():
-        pytest.skip("../shared/corpus and ../shared/eval/dev-questions.jsonl are not present")
-    home = Path(os.environ.get("RAG_TEST_SHARED_HOME") or tmp_path_factory.mktemp("shared-home"))
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+
+
+def _shared_runs(embedder, home: Path, corpus: str, questions: str, may_fail: frozenset[str] = frozenset()
+                 ) -> dict[str, EvalRun]:
+    """Ingest ../shared/<corpus> into ``home`` and evaluate ../shared/eval/<questions> in every mode.
+    ``may_fail``: file names that may not ingest (a scan needs OCR)."""
     # The shipped gate calibration, even when a reused folder holds one of its own.
     settings = Settings(home=home, reranker="none", gate_calibration=_shipped_path())
     workspace = Workspace(settings, embedder=embedder)
     try:
-        report = workspace.ingest(sorted((shared / "corpus").glob("*.pdf")))
-        assert report.ok, [r.reason for r in report.failed]
-        questions = load_questions(shared / "eval" / "dev-questions.jsonl")
-        return {mode: run_eval(workspace.retriever, workspace.catalog, questions, mode, gate=workspace.gate)
+        report = workspace.ingest(sorted((SHARED / corpus).glob("*.pdf")))
+        assert not report.aborted, report.aborted
+        assert {Path(r.path).name for r in report.failed} <= may_fail, [r.reason for r in report.failed]
+        loaded = load_questions(SHARED / "eval" / questions)
+        return {mode: run_eval(workspace.retriever, workspace.catalog, loaded, mode, gate=workspace.gate)
                 for mode in ("hybrid", "keyword", "dense")}
     finally:
         workspace.close()
+
+
+def _skip_without(corpus: str, questions: str) -> None:
+    if not (SHARED / corpus).is_dir() or not (SHARED / "eval" / questions).is_file():
+        pytest.skip(f"../shared/{corpus} and ../shared/eval/{questions} are not present")
+
+
+@pytest.fixture(scope="module")
+def dev_runs(embedder, tmp_path_factory) -> dict[str, EvalRun]:
+    _skip_without("corpus", "dev-questions.jsonl")
+    home = Path(os.environ.get("RAG_TEST_SHARED_HOME") or tmp_path_factory.mktemp("shared-home"))
+    return _shared_runs(embedder, home, "corpus", "dev-questions.jsonl")
+
+
+@pytest.fixture(scope="module")
+def dev2_runs(embedder, tmp_path_factory) -> dict[str, EvalRun]:
+    _skip_without("corpus2", "dev2-questions.jsonl")
+    home = Path(os.environ.get("RAG_TEST_SHARED2_HOME") or tmp_path_factory.mktemp("shared2-home"))
+    # The scanned brochure has no text layer: it ingests only where OCR does.
+    return _shared_runs(embedder, home, "corpus2", "dev2-questions.jsonl",
+                        may_fail=frozenset({"linnsequencer-brochure-scan.pdf"}))
 
 
 def _shipped_path() -> Path:
@@ -128,6 +153,34 @@ def test_dev_gate_refuses_unanswerable_and_spares_answerable(dev_runs):
     assert dev_runs["hybrid"].summary["gate_auc"] >= DEV["gate_auc"]
 
 
+@pytest.mark.shared
+def test_dev2_hybrid_reaches_the_evidence_goal(dev2_runs):
+    overall = dev2_runs["hybrid"].summary["overall"]
+    assert overall["hit@budget"] >= DEV2["hit@budget"]
+    assert overall["hit@5"] >= DEV2["hit@5"]
+    assert overall["mrr@10"] >= DEV2["mrr@10"]
+    assert overall["ndcg@10"] >= DEV2["ndcg@10"]
+
+
+@pytest.mark.shared
+def test_dev2_hybrid_beats_keyword_only_and_dense_only(dev2_runs):
+    hybrid = dev2_runs["hybrid"].summary["overall"]
+    for mode in ("keyword", "dense"):
+        single = dev2_runs[mode].summary["overall"]
+        assert hybrid["hit@budget"] > single["hit@budget"], mode
+        assert hybrid["mrr@10"] > single["mrr@10"], mode
+
+
+@pytest.mark.shared
+def test_dev2_gate_does_not_refuse_more_or_spare_more(dev2_runs):
+    # The shipped calibration was fitted on the fixture corpus and dev: on dev2 it separates answerable from
+    # unanswerable questions little better than chance (see DEV2); these bounds only stop it getting worse.
+    overall = dev2_runs["hybrid"].summary["overall"]
+    assert overall["refused_unanswerable"] >= DEV2["refused_unanswerable"]
+    assert overall["refused_answerable"] <= DEV2["refused_answerable"]
+    assert dev2_runs["hybrid"].summary["gate_auc"] >= DEV2["gate_auc"]
+
+
 # Thresholds: a small margin under the measured figures (in the comments: default settings, MiniLM,
 # weighted z-score fusion with keyword weight 0.7, reranker off, the shipped gate calibration).
 FIXTURE = {
@@ -141,10 +194,19 @@ FIXTURE = {
 }
 FIXTURE_BY_TYPE = {"paraphrase": 0.85, "keyword": 0.85, "numeric": 0.88, "multi": 0.80, "chinese": 0.80}  # all 1.00
 DEV = {
-    "hit@budget": 0.84,  # 0.870 (keyword only 0.783, dense only 0.674)
-    "mrr@10": 0.58,  # 0.609 (keyword only 0.594, dense only 0.343)
-    "ndcg@10": 0.63,  # 0.659
+    "hit@budget": 0.84,  # 0.870 (keyword only 0.804, dense only 0.674)
+    "mrr@10": 0.60,  # 0.628 (keyword only 0.612, dense only 0.343); 0.609 before analyzer version 2
+    "ndcg@10": 0.65,  # 0.677
     "refused_unanswerable": 0.80,  # 0.857 (6 of 7)
-    "refused_answerable": 0.07,  # 0.022 (1 of 46)
-    "gate_auc": 0.93,  # 0.975
+    "refused_answerable": 0.07,  # 0.000 (0 of 46)
+    "gate_auc": 0.93,  # 0.969
+}
+DEV2 = {  # 49 questions (39 answerable), 7 of the 8 PDFs (the scan needs OCR: its 2 questions miss)
+    "hit@budget": 0.76,  # 0.795 (keyword only 0.744, dense only 0.462)
+    "hit@5": 0.50,  # 0.538
+    "mrr@10": 0.35,  # 0.375 (keyword only 0.364, dense only 0.237)
+    "ndcg@10": 0.46,  # 0.485
+    "refused_unanswerable": 0.30,  # 0.400 (4 of 10)
+    "refused_answerable": 0.36,  # 0.308 (12 of 39)
+    "gate_auc": 0.48,  # 0.544
 }
