@@ -188,9 +188,11 @@ FIXTURE = {
     "hit@1": 0.70,  # 0.78
     "mrr@10": 0.80,  # 0.87
     "page_hit@5": 0.92,  # 0.97
-    "refused_unanswerable": 0.50,  # 0.60: lower-case near misses ("retail price") have no lexical mark
-    "refused_answerable": 0.25,  # 0.17: paraphrases and Chinese questions on a tiny vocabulary
-    "gate_auc": 0.70,  # 0.76
+    # the gate since issue 16 (threshold for <= 5% answerable refused, leave one document out): 0.357 (5 of
+    # 14), 0.028 (1 of 36); before, 0.60 at 0.17. Lower-case near misses ("retail price") have no lexical mark.
+    "refused_unanswerable": 0.30,
+    "refused_answerable": 0.10,
+    "gate_auc": 0.70,  # 0.768
 }
 FIXTURE_BY_TYPE = {"paraphrase": 0.85, "keyword": 0.85, "numeric": 0.88, "multi": 0.80, "chinese": 0.80}  # all 1.00
 DEV = {
@@ -201,12 +203,14 @@ DEV = {
     "refused_answerable": 0.07,  # 0.000 (0 of 46)
     "gate_auc": 0.93,  # 0.969
 }
-DEV2 = {  # 49 questions (39 answerable), 7 of the 8 PDFs (the scan needs OCR: its 2 questions miss)
-    "hit@budget": 0.76,  # 0.795 (keyword only 0.744, dense only 0.462)
-    "hit@5": 0.50,  # 0.538
-    "mrr@10": 0.35,  # 0.375 (keyword only 0.364, dense only 0.237)
-    "ndcg@10": 0.46,  # 0.485
-    "refused_unanswerable": 0.30,  # 0.400 (4 of 10)
-    "refused_answerable": 0.36,  # 0.308 (12 of 39)
-    "gate_auc": 0.48,  # 0.544
+DEV2 = {  # 49 questions (39 answerable) over the 8 PDFs, the scan read by OCR
+    "hit@budget": 0.80,  # 0.846 (keyword only 0.795, dense only 0.513); 0.795 without OCR
+    "hit@5": 0.55,  # 0.590
+    "mrr@10": 0.40,  # 0.426 (keyword only 0.415, dense only 0.289); 0.375 without OCR
+    "ndcg@10": 0.46,  # measured before OCR: 0.485
+    # the shipped gate is fitted on dev2 too (in sample: 0.500, 5 of 10; 0.077, 3 of 39); out of fold, leave
+    # one document out: 0.50 and 0.08 (bench/calibrate_gate.py); before issue 16: 0.400 and 0.308
+    "refused_unanswerable": 0.40,
+    "refused_answerable": 0.12,
+    "gate_auc": 0.65,  # 0.703; 0.544 before issue 16
 }
