@@ -58,16 +58,26 @@ _UNITS = {
     "seconds": r"\d\s*s\b|second", "minutes": r"minute|\bmin\b", "hours": r"hour|\bh\b", "days": r"\bday",
     "gb": r"\d\s*gb\b|gigabyte", "mb": r"\d\s*mb\b|megabyte", "kb": r"\d\s*kb\b|kilobyte", "tb": r"\d\s*tb\b",
     "ghz": r"ghz", "mhz": r"mhz", "khz": r"khz", "hz": r"hz",
-    "volts": r"\d\s*v\b|volt", "mw": r"mw", "ma": r"\d\s*ma\b", "watts": r"\d\s*w\b|watt",
+    "volts": r"\d\s*[mkµu]?v\b|volt|伏", "mw": r"mw", "ma": r"\d\s*ma\b", "watts": r"\d\s*w\b|watt",
     "tokens": r"token", "parameters": r"param|\d\s*[mbk]\b", "bits": r"bit", "bytes": r"byte",
     "dollars": r"\$|dollar|usd", "usd": r"\$|dollar|usd",
+    "degrees": r"°|℃|℉|degrees?|kelvin|\d\s*k\b",
+    "hertz": r"hz|赫兹",
 }
+# A quantity the question names implies the unit of its figure ("storage temperature" -> degrees).
+_QUANTITY_UNITS = (
+    (re.compile(r"temperature|温度", re.IGNORECASE), "degrees"),
+    (re.compile(r"voltage|电压", re.IGNORECASE), "volts"),
+    (re.compile(r"frequency|频率", re.IGNORECASE), "hertz"),
+)
 _UNIT_IN_QUESTION = re.compile(
     r"\bin\s+(%|percent(?:age)?|dbi|dbm|db|ms|milliseconds|seconds|minutes|hours|days|gb|mb|kb|tb|ghz|mhz|khz|"
     r"hz|volts|mw|ma|watts|tokens|bits|bytes|dollars|usd)\b|(?<=\s)(%)(?=\s|$)",
     re.IGNORECASE,
 )
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# A number standing as a figure: not the digit of a name ("GPT-2", "H100") nor a page number a line break
+# glued into a word ("lan-8 guage"); a unit may follow ("340M", "5 ms").
+_NUMBER = re.compile(r"(?<![A-Za-z0-9\-])\d+(?:[.,]\d+)*")
 _FIGURE = re.compile(r"\d|[零一二三四五六七八九十百千万亿两]+(?:[个位年天次种项条层块%％]|万|亿)")
 _NAME = re.compile(r"\b[A-Z][\w&.-]*[A-Za-z]|[\u4e00-\u9fff]{2,}")
 
@@ -75,11 +85,26 @@ _NAME = re.compile(r"\b[A-Z][\w&.-]*[A-Za-z]|[\u4e00-\u9fff]{2,}")
 def expectation(question: str) -> Expectation:
     """What the question asks for (FIGURE before NAME: "how many authors" wants a figure)."""
     unit = _UNIT_IN_QUESTION.search(question)
-    if unit or _FIGURE_QUESTION.search(question):
-        return Expectation(AnswerType.FIGURE, (unit.group(1) or unit.group(2)).lower() if unit else "")
+    if unit:
+        return Expectation(AnswerType.FIGURE, (unit.group(1) or unit.group(2)).lower())
+    if _FIGURE_QUESTION.search(question):
+        implied = next((u for pattern, u in _QUANTITY_UNITS if pattern.search(question)), "")
+        return Expectation(AnswerType.FIGURE, implied)
     if _NAME_QUESTION.search(question):
         return Expectation(AnswerType.NAME)
     return Expectation(AnswerType.ANY)
+
+
+# Numbers that are not figures a reader could take as an answer: a citation "(Vaswani et al., 2017)",
+# "[12]", a reference to a figure, table or section ("Table 2", "图 5"), and a section number opening the
+# text ("6 RELATED WORKS", "3.2 Training").
+_FIGURE_REFERENCE = re.compile(r"(?:\b(?:Figure|Fig\.|Table|Section|Chapter|Appendix)|图|表|章节|第)\s*\d+(?:\.\d+)*", re.IGNORECASE)
+_CITATION = re.compile(r"\([^()]*\bet al\.?[^()]*\)|\([A-Z][\w'-]+(?:,| and [A-Z][\w'-]+,?)? (?:19|20)\d\d[a-z]?\)|\[\d+(?:[,-]\s*\d+)*\]")
+_SECTION_NUMBER = re.compile(r"^\s*\d+(?:\.\d+)*\.?\s+(?=[A-Z])")
+
+
+def _without_references(text: str) -> str:
+    return _SECTION_NUMBER.sub(" ", _FIGURE_REFERENCE.sub(" ", _CITATION.sub(" ", text)))
 
 
 def _figures(text: str) -> list[str]:
@@ -92,6 +117,7 @@ def holds(expected: Expectation, text: str, question: str = "") -> bool:
     if expected.kind is AnswerType.ANY:
         return True
     if expected.kind is AnswerType.FIGURE:
+        text = _without_references(text)
         asked = set(_NUMBER.findall(question))
         new = [n for n in _NUMBER.findall(text) if n not in asked] or [
             f for f in _figures(text) if not f[0].isdigit()

@@ -76,3 +76,32 @@ def test_a_name_question_is_answered_by_a_name_the_question_does_not_contain() -
     question = "Who was elected deputy mayor of Oakridge?"
     assert holds(expectation(question), "Councillor Maria Okafor was elected deputy mayor.", question)
     assert not holds(expectation(question), "the election of a deputy mayor was postponed.", question)
+
+
+def test_a_citation_year_or_a_section_number_is_not_a_figure() -> None:
+    question = "How many attention heads does the Transformer use?"
+    text = "6 RELATED WORKS Transformer Language Models. Transformer (Vaswani et al., 2017) uses self-attention [12]."
+    assert not holds(expectation(question), text, question)
+    assert holds(expectation(question), "3.2 Attention. The Transformer employs h = 8 parallel attention heads.", question)
+
+
+def test_the_digit_of_a_name_is_not_a_figure() -> None:
+    question = "How many attention heads does the Transformer use?"
+    assert not holds(expectation(question), "BERT and GPT-2 are large Transformer models trained on H100 GPUs.", question)
+
+
+def test_a_figure_right_after_chinese_characters_counts() -> None:
+    question = "拆封后必须在多长时间内使用完毕？"
+    assert holds(expectation(question), "真空袋拆封后需在168小时内使用完毕。", question)
+
+
+def test_a_temperature_question_wants_a_figure_in_degrees() -> None:
+    question = "ESP32-WROOM-32 的存储温度范围是多少？"
+    assert expectation(question).unit == "degrees"
+    assert not holds(expectation(question), "更新图 5：回流焊温度曲线下方的说明，2020.11 V3.0", question)
+    assert holds(expectation(question), "存储温度：-40 ~ 85 °C", question)
+
+
+def test_a_reference_to_a_figure_or_table_is_not_a_figure() -> None:
+    question = "How many tokens does the model see?"
+    assert not holds(expectation(question), "The tokens are listed in Table 2 and shown in Figure 3.", question)
