@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.text import Text
 
 from rag.answer.prompting import format_pages
-from rag.answer.result import QUOTED_OTHER_LANGUAGE, Answer, AnswerStream
+from rag.answer.result import QUOTED_NO_FIGURE, QUOTED_OTHER_LANGUAGE, Answer, AnswerStream
 
 REFRESHES_PER_SECOND = 15  # a redraw per token would cost more than the model's 20-40 tokens/s on 2 cores
 
@@ -26,6 +26,8 @@ REFRESHES_PER_SECOND = 15  # a redraw per token would cost more than the model's
 NOTICES = {  # (what replaced the model's reply, the question's language) -> the line above the answer
     ("quote", "en"): "(The model's reply was not supported by your documents.)",
     ("quote", "zh"): "（模型的回答没有文档依据。）",
+    ("quote for a figure", "en"): "(The model's reply gave no figure.)",
+    ("quote for a figure", "zh"): "（模型的回答没有给出数字。）",
     ("quote in language", "en"): "(The model did not answer in the language of your question.)",
     ("quote in language", "zh"): "（模型没有用中文回答。）",
     ("refusal", "en"): "(The model's reply was withdrawn.)",
@@ -36,7 +38,7 @@ NOTICES = {  # (what replaced the model's reply, the question's language) -> the
 def replacement_notice(answer: Answer, streamed: str) -> str | None:
     """The one line that says why the answer on screen is not the model's text, or None when it is."""
     if answer.quoted:
-        what = "quote in language" if answer.reason == QUOTED_OTHER_LANGUAGE else "quote"
+        what = {QUOTED_OTHER_LANGUAGE: "quote in language", QUOTED_NO_FIGURE: "quote for a figure"}.get(answer.reason, "quote")
     elif answer.refused and answer.model_called and streamed.strip() and streamed.strip() != answer.answer:
         what = "refusal"
     else:

@@ -45,6 +45,7 @@ from rag.answer.quote import (
     Quote,
     closest_quote,
     gives_way_to_a_quote,
+    lacks_the_figure,
     nothing_to_quote,
     quoted_answer,
     supporting_quote,
@@ -63,6 +64,7 @@ from rag.answer.result import (
     NO_PASSAGES,
     NOT_IN_LANGUAGE,
     QUOTED,
+    QUOTED_NO_FIGURE,
     QUOTED_OTHER_LANGUAGE,
     TIMING_KEYS,
     Answer,
@@ -287,11 +289,15 @@ class Answerer:
                 f"(min_support is {min_support:.0%})"
             ))
             return
-        if self.config.quote_unsupported and gives_way_to_a_quote(text, answer.grounding):
-            if self._quote(answer, hits, self._closest(answer, table.piece_vectors), QUOTED):
+        question = answer.query or answer.question
+        unsupported = gives_way_to_a_quote(text, answer.grounding)
+        if self.config.quote_unsupported and (unsupported or lacks_the_figure(text, question)):
+            quoted_for, why = (QUOTED, "no sentence of the model's answer is supported by the passages") if unsupported \
+                else (QUOTED_NO_FIGURE, "the model's answer gives no figure")
+            if self._quote(answer, hits, self._closest(answer, table.piece_vectors), quoted_for):
                 return
             if not across_scripts(answer.question, passages):
-                answer.refuse(refusal, nothing_to_quote(answer.query or answer.question))
+                answer.refuse(refusal, nothing_to_quote(question, why))
                 return
             # A Chinese reply over English passages: support cannot be measured across scripts, so the reply
             # is shown with its sentences flagged as unsupported rather than refused.

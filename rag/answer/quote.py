@@ -111,10 +111,17 @@ def quoted_answer(quote: Quote, language: str) -> str:
     return f"{intro}{space}\u201c{quote.text}\u201d [{quote.passage + 1}]"
 
 
-def nothing_to_quote(question: str) -> str:
-    """The refusal reason when the model's reply is unsupported and no passage window may be quoted."""
+def lacks_the_figure(reply: str, question: str) -> bool:
+    """Whether a question asks for a figure (:mod:`rag.gate.answer_type`) and the reply gives none ("The
+    Transformer uses a sliding window attention architecture." for "How many attention heads ...?"): such a
+    reply does not answer, however well the passages support its words."""
+    expected = expectation(question)
+    return expected.kind is AnswerType.FIGURE and not holds(expected, reply, question)
+
+
+def nothing_to_quote(question: str, why: str) -> str:
+    """The refusal reason when the model's reply does not answer (``why``) and no passage window may be quoted."""
     expected = expectation(question)
     if expected.kind is AnswerType.ANY:
-        return "no sentence of the model's answer is supported by the passages, and no passage supports the question"
-    return (f"no sentence of the model's answer is supported by the passages, and no passage sentence close to the "
-            f"question gives {describe(expected)}")
+        return f"{why}, and no passage supports the question"
+    return f"{why}, and no passage sentence close to the question gives {describe(expected)}"

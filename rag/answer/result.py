@@ -22,6 +22,10 @@ QUOTED = (
     "no sentence of the model's answer is supported by the passages: the passage closest to the question is "
     "quoted instead"
 )
+QUOTED_NO_FIGURE = (
+    "the question asks for a figure and the model's answer gives none: the passage closest to the question that "
+    "gives one is quoted instead"
+)
 QUOTED_OTHER_LANGUAGE = (
     "the model did not answer in the language of the question: the passage closest to the question is quoted "
     "instead"

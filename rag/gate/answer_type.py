@@ -96,11 +96,11 @@ def expectation(question: str) -> Expectation:
 
 
 # Numbers that are not figures a reader could take as an answer: a citation "(Vaswani et al., 2017)",
-# "[12]", a reference to a figure, table or section ("Table 2", "图 5"), and a section number opening the
-# text ("6 RELATED WORKS", "3.2 Training").
+# "[12]", a reference to a figure, table or section ("Table 2", "图 5"), a section number opening the text
+# ("6 RELATED WORKS", "3.2 Training") or heading a section inside it ("3.2.3 Applications of Attention").
 _FIGURE_REFERENCE = re.compile(r"(?:\b(?:Figure|Fig\.|Table|Section|Chapter|Appendix)|图|表|章节|第)\s*\d+(?:\.\d+)*", re.IGNORECASE)
 _CITATION = re.compile(r"\([^()]*\bet al\.?[^()]*\)|\([A-Z][\w'-]+(?:,| and [A-Z][\w'-]+,?)? (?:19|20)\d\d[a-z]?\)|\[\d+(?:[,-]\s*\d+)*\]")
-_SECTION_NUMBER = re.compile(r"^\s*\d+(?:\.\d+)*\.?\s+(?=[A-Z])")
+_SECTION_NUMBER = re.compile(r"^\s*\d+(?:\.\d+)*\.?\s+(?=[A-Z])|(?<![\w.])\d+(?:\.\d+){2,}\s+(?=[A-Z][a-z])")
 
 
 def _without_references(text: str) -> str:

@@ -12,6 +12,7 @@ from rag.answer.result import (
     NO_PASSAGES,
     NOT_IN_LANGUAGE,
     QUOTED,
+    QUOTED_NO_FIGURE,
     QUOTED_OTHER_LANGUAGE,
 )
 from rag.errors import InvalidQuestion
@@ -338,3 +339,18 @@ def test_a_numbered_list_repeating_one_line_counts_as_a_loop(embedder):
     pipeline, _, _ = answerer(replies=["The Transformer employs 8 parallel attention heads [1]." + loop], embedder=embedder)
     stream = pipeline.ask("How many attention heads does the Transformer use?")
     assert len("".join(stream)) < len(loop) / 4
+
+
+def test_a_supported_reply_without_the_figure_a_how_many_question_asks_for_gives_way_to_a_quote(embedder):
+    reply = "In this work the Transformer employs parallel attention layers, or heads [1]."
+    pipeline, _, _ = answerer(replies=[reply], embedder=embedder)
+    answer = pipeline.ask_once("How many attention heads does the Transformer use?")
+    assert answer.quoted and answer.reason == QUOTED_NO_FIGURE
+    assert "h = 8" in answer.answer
+
+
+def test_a_reply_that_gives_the_figure_is_kept(embedder):
+    pipeline, _, _ = answerer(embedder=embedder)  # "The Transformer employs 8 parallel attention heads [1]."
+    answer = pipeline.ask_once("How many attention heads does the Transformer use?")
+    assert not answer.quoted and not answer.refused and "8 parallel attention heads" in answer.answer
+

@@ -105,3 +105,10 @@ def test_a_temperature_question_wants_a_figure_in_degrees() -> None:
 def test_a_reference_to_a_figure_or_table_is_not_a_figure() -> None:
     question = "How many tokens does the model see?"
     assert not holds(expectation(question), "The tokens are listed in Table 2 and shown in Figure 3.", question)
+
+
+def test_a_section_heading_inside_the_text_is_not_a_figure() -> None:
+    question = "How many attention heads does the Transformer use?"
+    text = "The cost is similar to single-head attention. 3.2.3 Applications of Attention in our Model The Transformer uses"
+    assert not holds(expectation(question), text, question)
+
