@@ -91,7 +91,7 @@ def supporting_quote(
     be shown (written in another language than the question) still points at its evidence: support is
     measured between the reply and the passages, where a question in another script shares no words with
     them. With ``question``, the window must also hold the kind of answer it asks for."""
-    acceptable = answers_the_question(question) if question else (lambda text: True)
+    acceptable = answers_the_question(question)  # no question: anything is acceptable
     best: Quote | None = None
     for s, sentence in enumerate(grounding.sentences):
         if not sentence.supported:

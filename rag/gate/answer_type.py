@@ -78,7 +78,7 @@ _UNIT_IN_QUESTION = re.compile(
 # A number standing as a figure: not the digit of a name ("GPT-2", "H100") nor a page number a line break
 # glued into a word ("lan-8 guage"); a unit may follow ("340M", "5 ms").
 _NUMBER = re.compile(r"(?<![A-Za-z0-9\-])\d+(?:[.,]\d+)*")
-_FIGURE = re.compile(r"\d|[零一二三四五六七八九十百千万亿两]+(?:[个位年天次种项条层块%％]|万|亿)")
+_CHINESE_FIGURE = re.compile(r"[零一二三四五六七八九十百千万亿两]+(?:[个位年天次种项条层块%％]|万|亿)")  # "六个", "三万"
 _NAME = re.compile(r"\b[A-Z][\w&.-]*[A-Za-z]|[\u4e00-\u9fff]{2,}")
 
 
@@ -107,10 +107,6 @@ def _without_references(text: str) -> str:
     return _SECTION_NUMBER.sub(" ", _FIGURE_REFERENCE.sub(" ", _CITATION.sub(" ", text)))
 
 
-def _figures(text: str) -> list[str]:
-    return [m.group() for m in _FIGURE.finditer(text)]
-
-
 def holds(expected: Expectation, text: str, question: str = "") -> bool:
     """Whether ``text`` holds an answer of the expected kind that the question does not already state: a
     figure (with the question's unit, when it names one) for FIGURE, a name for NAME; always for ANY."""
@@ -119,9 +115,7 @@ def holds(expected: Expectation, text: str, question: str = "") -> bool:
     if expected.kind is AnswerType.FIGURE:
         text = _without_references(text)
         asked = set(_NUMBER.findall(question))
-        new = [n for n in _NUMBER.findall(text) if n not in asked] or [
-            f for f in _figures(text) if not f[0].isdigit()
-        ]
+        new = [n for n in _NUMBER.findall(text) if n not in asked] or _CHINESE_FIGURE.findall(text)
         if not new:
             return False
         if expected.unit:

@@ -167,8 +167,8 @@ def what_is_missing(evidence: Evidence, values: Mapping[str, float]) -> str:
     a key phrase that the passages only hold with another version ("no passage mentions 'Bluetooth 5'"),
     rare words no passage holds, the kind of answer no passage sentence gives next to the question's words
     ("the passages give no figure for 'memory', 'broker'"); "" when none of these applies."""
-    phrases = (phrases_missing(evidence.query, evidence.token_lists(), evidence.title_token_lists())
-               if values.get("phrase_missing") else [])
+    phrases = phrases_missing(evidence.query, evidence.passage_tokens, evidence.title_tokens) if values.get(
+        "phrase_missing") else []
     if phrases:
         return "no passage mentions " + ", ".join(repr(p) for p in phrases)
     missing = missing_terms(evidence)

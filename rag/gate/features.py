@@ -28,6 +28,7 @@ How the features become a decision: :mod:`rag.gate.model` and :mod:`rag.gate.dec
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Mapping, Sequence
 
 from rag.analysis import analyze, cjk_share, contains_cjk
@@ -62,22 +63,25 @@ class Evidence:
     doc_freq: Mapping[str, int] = field(default_factory=dict)
     titles: Sequence[str] = ()  # title of each passage's document (the model reads it with the passage)
 
-    def passage_terms(self, limit: int = UNION_PASSAGES) -> list[set[str]]:
+    @cached_property
+    def passage_tokens(self) -> list[list[str]]:
+        """Analyzer tokens, in order, of each of the first ``UNION_PASSAGES`` passages: analysed once per
+        question, for the coverage features and the key phrases alike."""
+        return [analyze(p) for p in self.passages[:UNION_PASSAGES]]
+
+    @cached_property
+    def title_tokens(self) -> list[list[str]]:
+        """Analyzer tokens, in order, of those passages' document titles (each title once)."""
+        return [analyze(t) for t in dict.fromkeys(self.titles[:UNION_PASSAGES]) if t]
+
+    def passage_terms(self) -> list[set[str]]:
         """Analyzer tokens of each of the first passages, with its document's title."""
-        return [set(analyze(p)) | set(analyze(t)) for p, t in self.titled_passages(limit)]
+        return [set(tokens) | set(analyze(title)) for tokens, (_, title) in zip(self.passage_tokens, self.titled_passages())]
 
-    def token_lists(self, limit: int = UNION_PASSAGES) -> list[list[str]]:
-        """Analyzer tokens, in order, of each of the first passages."""
-        return [analyze(p) for p in self.passages[:limit]]
-
-    def title_token_lists(self, limit: int = UNION_PASSAGES) -> list[list[str]]:
-        """Analyzer tokens, in order, of the first passages' document titles (each once)."""
-        return [analyze(t) for t in dict.fromkeys(self.titles[:limit]) if t]
-
-    def titled_passages(self, limit: int = UNION_PASSAGES) -> list[tuple[str, str]]:
-        """(passage, its document's title) of the first passages."""
+    def titled_passages(self) -> list[tuple[str, str]]:
+        """(passage, its document's title) of the first ``UNION_PASSAGES`` passages."""
         titles = list(self.titles) + [""] * max(0, len(self.passages) - len(self.titles))
-        return list(zip(self.passages[:limit], titles))
+        return list(zip(self.passages[:UNION_PASSAGES], titles))
 
 
 def _gap(scores: Sequence[float], upto: int = 10) -> float:
@@ -120,7 +124,7 @@ def features(evidence: Evidence) -> dict[str, float]:
         out["missing_entity"] = _missing_entity(evidence.query, union, set(lexical_terms), df, n) / max_idf
     else:  # nothing lexical to judge (e.g. a Chinese question over English text): neutral values
         out.update(coverage_best=0.5, coverage_union=0.5, missing_rare=0.5, missing_entity=0.0, unknown_share=0.0)
-    out["phrase_missing"] = float(bool(phrases_missing(evidence.query, evidence.token_lists(), evidence.title_token_lists())))
+    out["phrase_missing"] = float(bool(phrases_missing(evidence.query, evidence.passage_tokens, evidence.title_tokens)))
 
     keyword_scores = [s for _, s in evidence.keyword]
     dense_scores = [s for _, s in evidence.dense]

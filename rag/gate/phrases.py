@@ -22,19 +22,19 @@ WORD = re.compile(r"[^\W_]+(?:[-.@/][^\W_]+)*")
 SLACK = 2  # tokens that may stand between a phrase's tokens ("Llama 2 (7B)" still holds "Llama 2")
 
 
+def _digits(text: str) -> bool:
+    return any(ch.isdigit() for ch in text)
+
+
 def looks_like_a_name(word: str, first: bool) -> bool:
     """A name, code or number as written in a question: a digit ("H100", "2016"), several capitals ("BEIR",
     "ColBERTv2"), an inner capital ("nDCG"), or a capital that does not just start the question ("Romanian")."""
-    if any(ch.isdigit() for ch in word):
+    if _digits(word):
         return True
     capitals = sum(ch.isupper() for ch in word)
     if capitals >= 2:
         return True
     return capitals == 1 and (not word[0].isupper() or not first)
-
-
-def _has_digit(word: str) -> bool:
-    return any(ch.isdigit() for ch in word)
 
 
 def key_phrases(question: str) -> list[str]:
@@ -44,15 +44,15 @@ def key_phrases(question: str) -> list[str]:
     i = 0
     while i < len(words):
         word = words[i]
-        if not _has_digit(word) and looks_like_a_name(word, i == 0):
+        if not _digits(word) and looks_like_a_name(word, i == 0):
             j = i + 1
-            while j < len(words) and _has_digit(words[j]):
+            while j < len(words) and _digits(words[j]):
                 j += 1
             if j > i + 1:
                 phrases.append(" ".join(words[i:j]))
                 i = j
                 continue
-        elif _has_digit(word) and any(ch.isalpha() for ch in word) and len(analyze(word)) >= 2:
+        elif _digits(word) and any(ch.isalpha() for ch in word) and len(analyze(word)) >= 2:
             phrases.append(word)
         i += 1
     return [p for p in phrases if len(analyze(p)) >= 2]
@@ -68,10 +68,6 @@ def together(phrase_tokens: Sequence[str], text_tokens: Sequence[str]) -> bool:
         if token in wanted and wanted <= set(text_tokens[start : start + span]):
             return True
     return False
-
-
-def _digits(token: str) -> bool:
-    return any(ch.isdigit() for ch in token)
 
 
 _VERSION_TOKEN = re.compile(r"v?\d[\w.]*|[a-z]{1,2}\d[\w.]*")
