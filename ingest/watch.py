@@ -15,6 +15,7 @@ native watcher available) the loop looks every ``poll`` seconds, so a missed eve
 from __future__ import annotations
 
 import logging
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,11 +46,11 @@ def scan(folders: Sequence[Path]) -> dict[Path, FileState]:
             if path.suffix.lower() != ".pdf":
                 continue
             try:
-                stat = path.stat()
+                info = path.stat()
             except OSError:  # removed between listing and stat
                 continue
-            if path.is_file():
-                found[path.resolve()] = FileState(stat.st_size, stat.st_mtime_ns)
+            if stat.S_ISREG(info.st_mode):
+                found[path.resolve()] = FileState(info.st_size, info.st_mtime_ns)
     return found
 
 
