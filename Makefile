@@ -13,7 +13,7 @@ TSTAMP := $(VENV)/.installed-test
 CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export CMAKE_ARGS
 
-.PHONY: install install-test run test test-fast bench clean readme-settings
+.PHONY: install install-test run test test-fast bench bench-llamaindex clean readme-settings
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,8 +53,15 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/retrieval.py
 
+# A separate venv with LlamaIndex for bench/ingest.py --compare-llamaindex (never a dependency of ours).
+bench-llamaindex: install
+	test -x .venv-llamaindex/bin/python || $(PYTHON) -m venv .venv-llamaindex
+	.venv-llamaindex/bin/pip install torch==2.13.0
+	.venv-llamaindex/bin/pip install llama-index-core llama-index-readers-file llama-index-embeddings-huggingface
+	$(BIN)/python bench/ingest.py $(or $(PDFS),../shared/corpus) --compare-llamaindex
+
 clean:
-	rm -rf $(VENV) .rag
+	rm -rf $(VENV) .venv-llamaindex .rag
 
 # Regenerate the settings table in README.md from rag/settings.py.
 readme-settings: install

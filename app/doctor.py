@@ -200,7 +200,9 @@ def check_embedding(settings: Settings, loader: Callable[[Settings], Any] | None
         return [_error("embedding model", f"{_one_line(exc)}; check RAG_EMBEDDING_MODEL")]
     dimension = getattr(embedder, "dimension", "?")
     max_tokens = getattr(embedder, "max_tokens", "?")
-    message = f"{settings.embedding_model} loads ({dimension} dimensions, reads {max_tokens} tokens)"
+    precision = getattr(embedder, "precision", "")
+    runs_in = f", runs in {precision}" if precision else ""
+    message = f"{settings.embedding_model} loads ({dimension} dimensions, reads {max_tokens} tokens{runs_in})"
     findings = [_ok("embedding model", message)]
     if isinstance(max_tokens, int) and settings.chunk_tokens > max_tokens:
         findings.append(

@@ -49,6 +49,7 @@ def embedder_config(settings: Settings) -> EmbedderConfig:
     return EmbedderConfig(
         model=settings.embedding_model,
         backend=settings.embedding_backend,
+        precision=settings.embedding_precision,
         batch_size=settings.embedding_batch_size,
         query_prompt=settings.embedding_query_prompt,
         passage_prompt=settings.embedding_passage_prompt,

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
         description="Sentence-transformers model id or local path (packaged copies are used when installed).",
     )
     embedding_backend: Literal["torch", "onnx"] = Field("torch", description="sentence-transformers backend.")
+    embedding_precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="Number format of the torch embedding model: 'auto' is bfloat16 where the CPU multiplies it "
+        "in hardware (Intel AMX: ~3x faster, same ranking), float32 elsewhere (bfloat16 without AMX is slower).",
+    )
     embedding_batch_size: int = Field(32, ge=1, description="Texts per embedding batch.")
     embedding_query_prompt: str | None = Field(
         None, description="Prefix for queries (e.g. 'query: ' for e5); unset picks the model's known prompt."

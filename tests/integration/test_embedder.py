@@ -24,3 +24,21 @@ def test_the_query_prompt_is_put_before_the_question(embedder, monkeypatch):
     monkeypatch.setattr(embedder, "query_prompt", "query: ")
     assert np.allclose(embedder.embed_query("key lifetimes"), embedder.embed_queries(["key lifetimes"])[0], atol=1e-5)
     assert not np.allclose(embedder.embed_query("key lifetimes"), plain, atol=1e-3)
+
+
+def test_bfloat16_vectors_rank_like_float32_ones():
+    from rag.index.embeddings import Embedder, EmbedderConfig
+
+    passages = [
+        "Keys should be used for a limited period, the cryptoperiod, set by the key's type and use.",
+        "Llama 2 was pretrained on A100 GPUs of Meta's Research Super Cluster.",
+        "密钥的使用期限由其类型和用途决定。",
+    ]
+    float32 = Embedder(EmbedderConfig(precision="float32"))
+    bfloat16 = Embedder(EmbedderConfig(precision="bfloat16"))
+    assert (float32.precision, bfloat16.precision) == ("float32", "bfloat16")
+    full, half = float32.embed_passages(passages), bfloat16.embed_passages(passages)
+    assert half.dtype == np.float32
+    assert np.all(np.sum(full * half, axis=1) > 0.999)
+    for question in QUESTIONS:
+        assert np.argmax(full @ float32.embed_query(question)) == np.argmax(half @ bfloat16.embed_query(question))
