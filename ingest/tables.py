@@ -89,8 +89,8 @@ def find_tables(text: str, min_rows: int = 3, max_lead: int = 3, max_caption_lin
             start = lines[first_lead][0]
             body = tuple(lines[k] for k in range(i, below + 1) if not blank[k])
             caption_below = next((lines[k] for k in range(last + 1, below + 1) if not blank[k]), None)
-            tables.append(TableSpan(start=start, lead_end=lines[i - 1][1] if first_lead < i else start, end=lines[below][1],
-                                    rows=body, caption_below=caption_below))
+            lead_end = lines[i - 1][1] if first_lead < i else start
+            tables.append(TableSpan(start, lead_end, lines[below][1], body, caption_below))
             last = below
         i = last + 1
     return tables
