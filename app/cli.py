@@ -190,7 +190,8 @@ def _ingest_batch(workspace, files: list[Path], password: str | None):  # noqa: 
         if report.count(status)
     )
     ocr = f" ({report.ocr_pages} OCR'd)" if report.ocr_pages else ""
-    console.print(f"{summary} — {report.pages} pages{ocr}, {report.chunks} chunks in {elapsed:.1f}s", highlight=False)
+    tables = f", {report.tables} table{'s' if report.tables != 1 else ''}" if report.tables else ""
+    console.print(f"{summary} — {report.pages} pages{ocr}{tables}, {report.chunks} chunks in {elapsed:.1f}s", highlight=False)
     return report
 
 
@@ -245,7 +246,8 @@ def _print_result(result) -> None:  # noqa: ANN001
     elif result.status in ("added", "replaced"):
         reading = result.reading
         attention = f" [yellow]({escape(reading.summary())})[/]" if reading is not None and reading.needs_attention else ""
-        console.print(f"[green]✓ {name}[/]: {result.status}, {result.pages} pages, {result.chunks} chunks{attention}",
+        tables = f", {reading.tables} table{'s' if reading.tables != 1 else ''}" if reading is not None and reading.tables else ""
+        console.print(f"[green]✓ {name}[/]: {result.status}, {result.pages} pages{tables}, {result.chunks} chunks{attention}",
                       highlight=False)
     elif result.status == "not processed":
         console.print(f"[yellow]- {name}[/]: not processed ({escape(result.reason)})", highlight=False)

@@ -17,6 +17,16 @@ How the text is cut:
   chunk (none when a chunk starts at a heading).
 - a heading ends a chunk that is already half full; each chunk carries the heading in effect where its
   own (non-repeated) text starts.
+- with ``keep_tables`` (off by default: measured, it did not help; see the README), tables
+  (``ingest.tables.find_tables``: caption, header and rows) are never cut when they fit the budget. The
+  document is first chunked as above; only the chunks that cut a table (no one chunk holds all of it) are
+  planned again, over the same stretch of text, with the table as one unit packed with the prose around it
+  like a sentence. Every other chunk stays exactly as it was, so finding a table changes only the chunks
+  around it. A table over the budget is cut between rows into pieces, one chunk each, and every piece after
+  the first begins with the table's caption and header, repeated, so a row is never read without its column
+  names. Such a chunk's text is the repeated lines, a newline, then its slice of the document text:
+  ``chunk.text`` always *ends with* ``document_text(doc)[chunk.char_start:chunk.char_end]``, and equals it
+  for every other chunk.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ingest.tables import TableSpan, find_tables
 from rag.types import Chunk, ParsedDocument, chunk_id_for
 
 PAGE_SEPARATOR = "\n\n"
@@ -215,12 +226,17 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
 
 @dataclass(frozen=True)
 class _Unit:
-    """A sentence (or a piece of an oversize sentence) with its token count."""
+    """A sentence (or a piece of an oversize sentence, a table, a piece of a table) with its token count
+    (repeated lines included). ``prefix``: lines repeated above it (a split table's caption and header);
+    ``alone``: it is a chunk of its own, and no earlier text is repeated before it (a piece of a table over
+    budget)."""
 
     start: int
     end: int
     tokens: int
     heading: bool = False
+    prefix: str = ""
+    alone: bool = False
 
 
 def _split_oversize(
@@ -295,13 +311,74 @@ def _last_true(cuts: list[int], fits: Callable[[int], bool]) -> int | None:
     return best
 
 
-def _units(text: str, count_tokens: CountTokens, budget: int, overhead: int) -> list[_Unit]:
-    spans = split_sentences(text)
-    if not spans:
+def _outside_tables(text: str, spans: list[tuple[int, int]], tables: Sequence[TableSpan]) -> list[tuple[int, int]]:
+    """The parts of the sentence spans that lie outside every table (a sentence a table cuts is cut)."""
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        cursor = s
+        for table in tables:
+            if table.end <= cursor or table.start >= e:
+                continue
+            if cursor < table.start and (piece := _trimmed(text, cursor, table.start)):
+                out.append(piece)
+            cursor = max(cursor, table.end)
+        if cursor < e and (piece := _trimmed(text, cursor, e)):
+            out.append(piece)
+    return out
+
+
+def _table_units(text: str, table: TableSpan, count_tokens: CountTokens, budget: int, overhead: int) -> list[_Unit]:
+    """A table over budget, cut between rows into pieces within budget; every piece but the first repeats
+    the caption and header (unless they take more than half the budget); a caption set below the table is
+    repeated by its first line, above the header."""
+    caption = text[slice(*table.caption_below)] if table.caption_below else ""
+    lead = "\n".join(part for part in (caption, text[table.start : table.lead_end]) if part)
+    lead_tokens, caption_tokens = (max(0, n - overhead) + 1 for n in count_tokens([lead, caption]))
+    if lead_tokens > budget / 2 or not lead:
+        lead, lead_tokens, caption, caption_tokens = "", 0, "", 0
+    lines = ([(table.start, table.lead_end)] if table.has_lead else []) + list(table.rows)
+    sizes = [max(0, n - overhead) for n in count_tokens([text[s:e] for s, e in lines])]
+    units: list[_Unit] = []
+    i = 0
+    while i < len(lines):
+        prefix, total = (lead, overhead + lead_tokens) if units else (caption, overhead + (caption_tokens if caption else 0))
+        j = i
+        while j < len(lines) and total + sizes[j] + (j > i) <= budget:
+            total += sizes[j] + (j > i)
+            j += 1
+        if j == i:  # one line alone is over budget: cut it like an oversize sentence
+            for ps, pe in _split_oversize(text, lines[i][0], lines[i][1], budget, count_tokens, overhead):
+                units.append(_Unit(ps, pe, max(0, count_tokens([text[ps:pe]])[0] - overhead), alone=True))
+            i += 1
+            continue
+        units.append(_Unit(lines[i][0], lines[j - 1][1], total - overhead, prefix=prefix, alone=True))
+        i = j
+    return units
+
+
+def _units(
+    text: str,
+    count_tokens: CountTokens,
+    budget: int,
+    overhead: int,
+    tables: Sequence[TableSpan] = (),
+    bounds: tuple[int, int] | None = None,
+) -> list[_Unit]:
+    """The units of ``text[bounds[0]:bounds[1]]`` (all of it by default): its sentences, and each of
+    ``tables`` (which lie within the bounds) as one unit, or cut between rows when over budget."""
+    start, end = bounds or (0, len(text))
+    spans = _outside_tables(text, split_sentences(text, start, end), tables)
+    if not spans and not tables:
         return []
     headings = set(_heading_spans(text, spans))
-    counts = count_tokens([text[s:e] for s, e in spans])
+    table_counts = count_tokens([text[t.start : t.end] for t in tables]) if tables else []
     units = []
+    for table, n in zip(tables, table_counts):
+        if n <= budget:
+            units.append(_Unit(table.start, table.end, max(0, n - overhead)))
+        else:
+            units.extend(_table_units(text, table, count_tokens, budget, overhead))
+    counts = count_tokens([text[s:e] for s, e in spans]) if spans else []
     for (s, e), n in zip(spans, counts):
         if n <= budget:
             units.append(_Unit(s, e, max(0, n - overhead), (s, e) in headings))
@@ -309,7 +386,7 @@ def _units(text: str, count_tokens: CountTokens, budget: int, overhead: int) -> 
         pieces = _split_oversize(text, s, e, budget, count_tokens, overhead)
         piece_counts = count_tokens([text[ps:pe] for ps, pe in pieces])
         units.extend(_Unit(ps, pe, max(0, pn - overhead)) for (ps, pe), pn in zip(pieces, piece_counts))
-    return units
+    return sorted(units, key=lambda u: u.start)
 
 
 def _heading_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -319,9 +396,9 @@ def _heading_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, i
 def _greedy_end(units: list[_Unit], a: int, budget: int, overhead: int) -> int:
     total = overhead + units[a].tokens
     b = a + 1
-    while b < len(units):
+    while b < len(units) and not units[b - 1].alone:
         unit = units[b]
-        if total + unit.tokens > budget:
+        if total + unit.tokens > budget or unit.alone:
             break
         if unit.heading and total >= budget / 2:
             break
@@ -333,14 +410,14 @@ def _greedy_end(units: list[_Unit], a: int, budget: int, overhead: int) -> int:
 def _overlap_start(units: list[_Unit], a: int, b: int, target: int, budget: int, overhead: int) -> int:
     """Where the chunk after ``units[a:b]`` starts: ``b`` minus the whole sentences repeated from the end
     of ``units[a:b]``, totalling closest to ``target`` tokens (at most twice it)."""
-    if b >= len(units) or target <= 0 or units[b].heading:
+    if b >= len(units) or target <= 0 or units[b].heading or units[b].alone:
         return b
     room = budget - overhead - units[b].tokens
     best_k, best_gap = 0, target
     total = 0
     for k in range(1, b - a):  # keep at least one new unit per chunk: k < b - a
         total += units[b - k].tokens
-        if total > min(room, 2 * target) or units[b - k].heading:
+        if total > min(room, 2 * target) or units[b - k].heading or units[b - k].alone:
             break
         gap = abs(total - target)
         if gap < best_gap:
@@ -348,14 +425,114 @@ def _overlap_start(units: list[_Unit], a: int, b: int, target: int, budget: int,
     return b - best_k
 
 
+@dataclass(frozen=True)
+class _Planned:
+    """A chunk to make: ``text[start:end]`` after ``prefix`` (a split table's repeated caption and header),
+    in the section in effect at ``anchor`` (where its own, non-repeated text starts)."""
+
+    start: int
+    end: int
+    anchor: int
+    prefix: str = ""
+
+    def text_of(self, text: str) -> str:
+        body = text[self.start : self.end]
+        return f"{self.prefix}\n{body}" if self.prefix else body
+
+
+def _pack(
+    units: list[_Unit], text: str, count_tokens: CountTokens, budget: int, overhead: int, target: int
+) -> list[_Planned]:
+    """Pack ``units`` greedily into chunks within ``budget`` tokens, consecutive chunks sharing about
+    ``target`` tokens of whole sentences."""
+
+    def span(a: int, b: int) -> str:
+        body = text[units[a].start : units[b - 1].end]
+        return f"{units[a].prefix}\n{body}" if units[a].prefix else body
+
+    # Plan greedily on summed sentence counts, then check the real count of the chunks near the budget in
+    # one batch; from the first chunk over budget on (rare), check each chunk as it is made.
+    ranges: list[tuple[int, int, int]] = []  # (first unit, first new unit, end)
+    a, first_new = 0, 0
+    while a < len(units):
+        b = _greedy_end(units, a, budget, overhead)
+        ranges.append((a, first_new, b))
+        a, first_new = _overlap_start(units, a, b, target, budget, overhead), b
+    # A tokenizer may count a few more tokens for joined sentences than for each on its own (at most
+    # about one per sentence boundary): chunks whose summed estimate leaves that much room are safe.
+    near = [
+        i
+        for i, (a, _, b) in enumerate(ranges)
+        if overhead + sum(u.tokens for u in units[a:b]) > budget - (b - a) - 1
+    ]
+    counts = count_tokens([span(*ranges[i][::2]) for i in near]) if near else []
+    over = next((i for i, n in zip(near, counts) if n > budget), None)
+    if over is not None:
+        ranges = ranges[:over]
+        a, first_new = _restart(ranges, units, target, budget, overhead)
+        while a < len(units):
+            b = _greedy_end(units, a, budget, overhead)
+            while b - a > 1 and count_tokens([span(a, b)])[0] > budget:
+                b -= 1
+            ranges.append((a, first_new, b))
+            a, first_new = _overlap_start(units, a, b, target, budget, overhead), b
+    return [
+        _Planned(units[a].start, units[b - 1].end, units[min(max(first_new, a), b - 1)].start, units[a].prefix)
+        for a, first_new, b in ranges
+    ]
+
+
+def _table_regions(plans: list[_Planned], tables: Sequence[TableSpan]) -> list[tuple[int, int]]:
+    """Runs ``(first, last)`` of planned chunks that cut a table (no one chunk holds all of it): every
+    chunk that overlaps such a table; runs that share a chunk are merged."""
+    regions: list[tuple[int, int]] = []
+    for table in tables:
+        touching = [k for k, p in enumerate(plans) if p.start < table.end and p.end > table.start]
+        if not touching or any(plans[k].start <= table.start and plans[k].end >= table.end for k in touching):
+            continue
+        first, last = touching[0], touching[-1]
+        if regions and first <= regions[-1][1]:
+            regions[-1] = (regions[-1][0], max(regions[-1][1], last))
+        else:
+            regions.append((first, last))
+    return regions
+
+
+def _with_tables(
+    plans: list[_Planned],
+    text: str,
+    tables: Sequence[TableSpan],
+    count_tokens: CountTokens,
+    budget: int,
+    overhead: int,
+    target: int,
+) -> list[_Planned]:
+    """``plans`` with the chunks that cut a table planned again, over the same stretch of text, with the
+    table as one unit (or cut between rows, repeating its header, when over budget). Chunks that cut no
+    table stay exactly as they were."""
+    out: list[_Planned] = []
+    done = 0
+    for first, last in _table_regions(plans, tables):
+        out.extend(plans[done:first])
+        bounds = (plans[first].start, plans[last].end)
+        inside = [t for t in tables if bounds[0] <= t.start and t.end <= bounds[1]]
+        units = _units(text, count_tokens, budget, overhead, inside, bounds)
+        out.extend(_pack(units, text, count_tokens, budget, overhead, target))
+        done = last + 1
+    out.extend(plans[done:])
+    return out
+
+
 def chunk_document(
     doc: ParsedDocument,
     count_tokens: CountTokens,
     chunk_tokens: int = 256,
     overlap: float = 0.15,
+    keep_tables: bool = False,
 ) -> list[Chunk]:
     """Cut ``doc`` into chunks of at most ``chunk_tokens`` tokens (as ``count_tokens`` counts them), about
-    ``overlap`` of them repeated from the previous chunk. See the module docstring."""
+    ``overlap`` of them repeated from the previous chunk; ``keep_tables``: never cut a table that fits, and
+    repeat the header over the pieces of one that does not (off by default: see the module docstring)."""
     if chunk_tokens < 1:
         raise ValueError("chunk_tokens must be at least 1")
     if not 0 <= overlap < 1:
@@ -366,55 +543,27 @@ def chunk_document(
     if not units:
         return []
     target = round(overlap * chunk_tokens)
-
-    def span(a: int, b: int) -> str:
-        return text[units[a].start : units[b - 1].end]
-
-    # Plan greedily on summed sentence counts, then check the real count of the chunks near the budget in
-    # one batch; from the first chunk over budget on (rare), check each chunk as it is made.
-    ranges: list[tuple[int, int, int]] = []  # (first unit, first new unit, end)
-    a, first_new = 0, 0
-    while a < len(units):
-        b = _greedy_end(units, a, chunk_tokens, overhead)
-        ranges.append((a, first_new, b))
-        a, first_new = _overlap_start(units, a, b, target, chunk_tokens, overhead), b
-    # A tokenizer may count a few more tokens for joined sentences than for each on its own (at most
-    # about one per sentence boundary): chunks whose summed estimate leaves that much room are safe.
-    near = [
-        i
-        for i, (a, _, b) in enumerate(ranges)
-        if overhead + sum(u.tokens for u in units[a:b]) > chunk_tokens - (b - a) - 1
-    ]
-    counts = count_tokens([span(*ranges[i][::2]) for i in near]) if near else []
-    over = next((i for i, n in zip(near, counts) if n > chunk_tokens), None)
-    if over is not None:
-        ranges = ranges[:over]
-        a, first_new = _restart(ranges, units, target, chunk_tokens, overhead)
-        while a < len(units):
-            b = _greedy_end(units, a, chunk_tokens, overhead)
-            while b - a > 1 and count_tokens([span(a, b)])[0] > chunk_tokens:
-                b -= 1
-            ranges.append((a, first_new, b))
-            a, first_new = _overlap_start(units, a, b, target, chunk_tokens, overhead), b
+    plans = _pack(units, text, count_tokens, chunk_tokens, overhead, target)
+    tables = find_tables(text) if keep_tables else []
+    if tables:
+        plans = _with_tables(plans, text, tables, count_tokens, chunk_tokens, overhead, target)
 
     page_starts = _page_starts(doc)
     headings = [(u.start, text[u.start : u.end]) for u in units if u.heading]
     heading_starts = [start for start, _ in headings]
     chunks = []
-    for index, (a, first_new, b) in enumerate(ranges):
-        start, end = units[a].start, units[b - 1].end
-        anchor = units[min(max(first_new, a), b - 1)].start
-        h = bisect.bisect_right(heading_starts, anchor) - 1
+    for index, plan in enumerate(plans):
+        h = bisect.bisect_right(heading_starts, plan.anchor) - 1
         chunks.append(
             Chunk(
                 chunk_id=chunk_id_for(doc.doc_id, index),
                 doc_id=doc.doc_id,
                 index=index,
-                text=text[start:end],
-                page_start=doc.pages[bisect.bisect_right(page_starts, start) - 1].number,
-                page_end=doc.pages[bisect.bisect_right(page_starts, end - 1) - 1].number,
-                char_start=start,
-                char_end=end,
+                text=plan.text_of(text),
+                page_start=doc.pages[bisect.bisect_right(page_starts, plan.start) - 1].number,
+                page_end=doc.pages[bisect.bisect_right(page_starts, plan.end - 1) - 1].number,
+                char_start=plan.start,
+                char_end=plan.end,
                 section=headings[h][1] if h >= 0 else None,
             )
         )

@@ -31,6 +31,7 @@ import pypdfium2.raw as pdfium_c
 from ingest.cleaning import clean_page, clean_pages
 from ingest.layout import Box, reading_regions
 from ingest.ocr import OcrConfig, OcrEngine, OcrLine, RapidOcrEngine, lines_to_text, to_page_lines
+from ingest.tables import find_tables
 from ingest.text_quality import assess_text, script_counts, script_shares
 from rag.errors import DocumentError, ModelUnavailable
 from rag.types import Page, ParsedDocument, ReadingReport, TextLine
@@ -188,6 +189,7 @@ class _PageReader:
             ocr_pages=sum(p.source == "ocr" for p in self.pages),
             empty_pages=sum(not any(ch.isalnum() for ch in t) for t in texts),
             garbled_pages=sum(p.garbled for p in self.pages),
+            tables=sum(len(find_tables(text)) for text in texts),
             scripts=script_shares(dict(counts)),
             notes=tuple(notes),
             ocr=self.config.mode,

@@ -95,6 +95,10 @@ class IngestReport:
     def ocr_pages(self) -> int:
         return sum(r.reading.ocr_pages for r in self.results if r.reading and r.status in ("added", "replaced"))
 
+    @property
+    def tables(self) -> int:
+        return sum(r.reading.tables for r in self.results if r.reading and r.status in ("added", "replaced"))
+
 
 @dataclass(frozen=True)
 class IngestEvent:

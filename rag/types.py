@@ -66,14 +66,16 @@ class Page:
 @dataclass(frozen=True)
 class ReadingReport:
     """What reading a PDF found: how many pages had a text layer, were read by OCR, have no text at all (even
-    after OCR), or had a text layer that looked garbled; the writing systems of the text (``{"latin": 0.8,
-    "cjk": 0.2}``: share of letters); one note per page that needs one (an OCR failure, say)."""
+    after OCR), or had a text layer that looked garbled; how many tables its text holds; the writing systems
+    of the text (``{"latin": 0.8, "cjk": 0.2}``: share of letters); one note per page that needs one (an OCR
+    failure, say)."""
 
     pages: int
     text_layer_pages: int = 0
     ocr_pages: int = 0
     empty_pages: int = 0
     garbled_pages: int = 0
+    tables: int = 0  # tables found in the page texts (ingest.tables.find_tables): kept whole when chunked
     scripts: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     ocr: str = "auto"  # the OCR setting it was read with
@@ -118,6 +120,7 @@ class ReadingReport:
             "ocr_pages": self.ocr_pages,
             "empty_pages": self.empty_pages,
             "garbled_pages": self.garbled_pages,
+            "tables": self.tables,
             "scripts": dict(self.scripts),
             "notes": list(self.notes),
             "ocr": self.ocr,
@@ -137,6 +140,7 @@ class ReadingReport:
             ocr_pages=number("ocr_pages"),
             empty_pages=number("empty_pages"),
             garbled_pages=number("garbled_pages"),
+            tables=number("tables"),
             scripts={str(k): float(v) for k, v in scripts.items()} if isinstance(scripts, dict) else {},
             notes=tuple(str(n) for n in notes) if isinstance(notes, list) else (),
             ocr=str(data.get("ocr", "auto")),

@@ -233,7 +233,8 @@ def _sidebar_documents(workspace, settings: Settings) -> None:  # noqa: ANN001
                 h.escape_markdown(record.file_name)
                 + "  \n"
                 + h.escape_markdown(
-                    f"{h.plural(record.pages, 'page')} · {h.plural(record.chunks, 'chunk')} · {h.format_date(record.ingested_at)}"
+                    f"{h.plural(record.pages, 'page')} · {h.tables_note(record.reading)}{h.plural(record.chunks, 'chunk')} · "
+                    f"{h.format_date(record.ingested_at)}"
                 )
             )
             if button.button("", icon=":material/delete:", key=f"remove_{record.doc_id}", help=f"Remove {record.file_name}"):

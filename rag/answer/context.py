@@ -1,9 +1,10 @@
 """Context assembly: the ranked hits turned into passages a model reads, each sentence once.
 
 Chunks of one document that overlap (consecutive chunks repeat a few sentences) or touch (one ends where the
-next begins) are merged into one passage when both are selected. Chunk texts are exact slices of the
-document text (``chunk.text == text[char_start:char_end]``), so the merge is exact: the later chunk
-contributes only the characters after the earlier one's end. Passages keep the rank of their best hit.
+next begins) are merged into one passage when both are selected. Chunk texts end with their exact slice of
+the document text (``chunk.text.endswith(text[char_start:char_end])``; a piece of a split table begins with
+its table's caption and header, repeated), so the merge is exact: the later chunk contributes only the
+characters after the earlier one's end. Passages keep the rank of their best hit.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def _extend(passage: Passage, hit: Hit, last_index: int) -> bool:
         separator = "\n\n" if chunk.page_start > passage.page_end else " "
         passage.text = passage.text + separator + chunk.text
     else:
-        passage.text = passage.text + chunk.text[passage.char_end - chunk.char_start :]
+        passage.text = passage.text + chunk.text[len(chunk.text) - (chunk.char_end - passage.char_end) :]
     passage.char_end = chunk.char_end
     passage.page_end = max(passage.page_end, chunk.page_end)
     return True

@@ -17,6 +17,7 @@ from tests.fixtures.pdfs import (
     make_long_pdf,
     make_not_a_pdf,
     make_pdf,
+    make_table_pdf,
 )
 
 GOOD = ["Tidal barrages generate electricity from the rise and fall of sea levels in estuaries."]
@@ -148,3 +149,15 @@ def test_search_modes_all_find_the_passage(run, tmp_path: Path, mode: str) -> No
 def test_search_rejects_an_unknown_mode(run) -> None:
     result = run("search", "x", "--mode", "fuzzy")
     assert result.exit_code == 2
+
+
+def test_the_tables_found_are_counted_per_document_and_in_the_summary(run, tmp_path: Path) -> None:
+    rows = [["Station", "Depth m", "Salinity", "Temp C"]] + [[f"st-{i}", f"{10 * i}", f"3{i}.5", f"1{i}.2"] for i in range(6)]
+    make_table_pdf(tmp_path / "survey.pdf", rows)
+    make_pdf(tmp_path / "good.pdf", GOOD)
+    result = run("ingest", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "1 table," in _line_for(result.output, "survey.pdf") and "table" not in _line_for(result.output, "good.pdf")
+    assert "2 added — 2 pages, 1 table," in result.output
+    listed = {d["file"]: d["reading"]["tables"] for d in json.loads(run("docs", "list", "--json").output)}
+    assert listed == {"survey.pdf": 1, "good.pdf": 0}

@@ -128,7 +128,7 @@ def test_the_cli_reports_what_was_read(run, scans: Path, monkeypatch: pytest.Mon
 
     listed = {d["file"]: d for d in json.loads(run("docs", "list", "--json").output)}
     assert listed["harbour-scan.pdf"]["reading"] == {
-        "pages": 3, "text_layer_pages": 1, "ocr_pages": 2, "empty_pages": 0, "garbled_pages": 0,
+        "pages": 3, "text_layer_pages": 1, "ocr_pages": 2, "empty_pages": 0, "garbled_pages": 0, "tables": 0,
         "scripts": {"latin": 1.0}, "notes": [], "ocr": "auto",
     }
     assert listed["plain.pdf"]["reading"]["ocr_pages"] == 0

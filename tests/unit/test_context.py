@@ -106,3 +106,13 @@ def test_leading_passages_take_every_hit_when_the_budget_allows():
     hits = _hits([chunks[0], chunks[4], chunks[1]])
     assert [p.chunk_ids for p in assemble_leading(hits, 10_000)] == [p.chunk_ids for p in assemble(hits)]
     assert assemble_leading([], 100) == []
+
+
+def test_an_overlapping_chunk_that_repeats_a_table_header_adds_only_its_new_document_text():
+    from rag.types import Chunk
+
+    text = "Name Score\nada 1 2\nbob 3 4\ncid 5 6"
+    first = Chunk("d-0", "d", 0, text[:23], 1, 1, 0, 23)  # "Name Score\nada 1 2\nbob 3 4"
+    second = Chunk("d-1", "d", 1, "Name Score\n" + text[19:], 1, 1, 19, len(text))  # header repeated, then "bob..cid"
+    [passage] = assemble(_hits([first, second]))
+    assert passage.text == text

@@ -245,6 +245,22 @@ def test_an_added_file_read_by_ocr_says_how_many_pages() -> None:
     assert line.text == "scan.pdf: added, 12 pages, 30 chunks (3 of 12 pages OCR'd)"
 
 
+def test_an_added_file_with_tables_says_how_many() -> None:
+    from rag.types import ReadingReport
+
+    reading = ReadingReport(pages=8, text_layer_pages=8, tables=3, scripts={"latin": 1.0})
+    line = describe_result(FileResult("/x/report.pdf", "added", "d1", "A", pages=8, chunks=20, reading=reading))
+    assert line.text == "report.pdf: added, 8 pages, 3 tables, 20 chunks"
+
+
+def test_a_library_entry_names_its_tables_when_it_has_some() -> None:
+    from app.web.helpers import tables_note
+    from rag.types import ReadingReport
+
+    assert tables_note(ReadingReport(pages=3, tables=1)) == "1 table · "
+    assert tables_note(ReadingReport(pages=3)) == "" and tables_note(None) == ""
+
+
 def test_an_added_file_shows_pages_and_chunks() -> None:
     line = describe_result(FileResult("/x/a.pdf", "added", "d1", "A", pages=1, chunks=3))
     assert (line.level, line.text) == ("success", "a.pdf: added, 1 page, 3 chunks")
