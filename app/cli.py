@@ -111,10 +111,13 @@ def ingest(
     poll: Optional[float] = typer.Option(
         None, "--poll", min=0.1, help="With --watch: look every N seconds instead of waiting for file events "
         "(network drives that send none)."),
+    parse_workers: int = typer.Option(
+        1, "--parse-workers", min=0, max=1, help="1: read PDFs in a worker process while this one embeds; "
+        "0: read them in this process (one core, little memory, or debugging the reader)."),
 ) -> None:
     """Read, chunk and index PDFs. Unchanged files are skipped; changed files replace their old version."""
     if watch:
-        _watch(paths, password, settle, poll)
+        _watch(paths, password, settle, poll, parse_workers)
         return
     from ingest.discover import discover
 
@@ -125,7 +128,7 @@ def ingest(
         raise _fail("nothing to ingest", 1)
     workspace = _loaded_workspace()
     try:
-        report = _ingest_batch(workspace, files, password)
+        report = _ingest_batch(workspace, files, password, parse_workers)
     except RagError as exc:
         raise _fail(str(exc))
     if report.aborted:
@@ -144,7 +147,7 @@ def _loaded_workspace():  # noqa: ANN202 - Workspace
     return workspace
 
 
-def _ingest_batch(workspace, files: list[Path], password: str | None):  # noqa: ANN001, ANN202 -> IngestReport
+def _ingest_batch(workspace, files: list[Path], password: str | None, parse_workers: int = 1):  # noqa: ANN001, ANN202
     """Ingest files with a progress bar (pages done of the folder's pages, pages/s, time left, the current
     file): a line per file, then the summary. RagError propagates."""
     from ingest.pipeline import IngestEvent
@@ -173,7 +176,7 @@ def _ingest_batch(workspace, files: list[Path], password: str | None):  # noqa: 
                 progress.update(task, current="")
                 _print_result(event.result)
 
-        report = workspace.ingest(files, password=password, on_event=on_event)
+        report = workspace.ingest(files, password=password, on_event=on_event, parse_workers=parse_workers)
     for path in report.repaired:
         console.print(f"[yellow]repaired[/] an interrupted ingestion of {escape(path)}", highlight=False)
     elapsed = time.perf_counter() - started
@@ -187,7 +190,7 @@ def _ingest_batch(workspace, files: list[Path], password: str | None):  # noqa: 
     return report
 
 
-def _watch(paths: list[str], password: str | None, settle: float, poll: float | None) -> None:
+def _watch(paths: list[str], password: str | None, settle: float, poll: float | None, parse_workers: int = 1) -> None:
     """`rag ingest --watch`: ingest what the folders hold, then follow them until Ctrl-C."""
     from ingest.watch import FolderWatcher, WatchedLibrary, WatchStep
 
@@ -197,7 +200,7 @@ def _watch(paths: list[str], password: str | None, settle: float, poll: float | 
             raise _fail(f"--watch takes folders: {folder} is not a folder", 2)
     workspace = _loaded_workspace()
     library = WatchedLibrary(
-        ingest=lambda files: _ingest_batch(workspace, files, password),
+        ingest=lambda files: _ingest_batch(workspace, files, password, parse_workers),
         remove=lambda document: workspace.remove(document.doc_id),
         documents=workspace.documents,
     )

@@ -48,6 +48,7 @@ class IngestOptions:
     ocr: OcrConfig = OcrConfig()
     parse_workers: int = 1  # 0: read PDFs in this process; 1 (or more: one is enough): in a worker process
     parse_ahead: int = 2  # documents read ahead of the one being embedded (each is held in memory until its turn)
+    parse_niceness: int = 10  # the worker's priority below this process's: it reads in the gaps the embedder leaves
 
 
 @dataclass(frozen=True)
@@ -283,6 +284,7 @@ class IngestPipeline:
             ocr=self.options.ocr,
             ocr_engine=self.ocr_engine,
             read=self.read,
+            niceness=self.options.parse_niceness,
         )
         return WorkerReader(options) if self.options.parse_workers > 0 else InProcessReader(options)
 

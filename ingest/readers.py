@@ -9,6 +9,9 @@ starts reading it while the main process embeds the one before), ``take(path)`` 
 worker process started with the "spawn" method (pdfium is not thread-safe, and a forked copy of a process
 that runs torch threads is not safe either), on first need, so a run with nothing to read starts none:
 
+- it runs ``niceness`` below the main process (``IngestOptions.parse_niceness``), so that it reads in the
+  gaps the embedder leaves rather than taking a core from it;
+
 - the OCR engine lives in the worker: it is sent over unloaded and loads there on the first page that needs
   it; the pages OCR reads are reported back as they begin, for progress;
 - the worker's log records are handed to the main process's loggers;
@@ -23,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 import time
@@ -56,6 +60,7 @@ class ReadOptions:
     ocr: OcrConfig = OcrConfig()
     ocr_engine: OcrEngine | None = None  # None: read_pdf's default engine for ``ocr``
     read: ReadPdf = read_pdf
+    niceness: int = 0  # a worker's priority below the main process's (os.nice): it then reads in the gaps
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,11 @@ def serve(conn: Connection, options: ReadOptions, log_level: int) -> None:
     """The worker's loop: read each requested document and send back what happened, until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's: it stops this worker
     _die_with_parent()
+    if options.niceness > 0:
+        try:
+            os.nice(options.niceness)
+        except OSError:
+            pass
     root = logging.getLogger()
     root.handlers[:] = [_PipeLogHandler(conn)]
     root.setLevel(log_level)

@@ -93,7 +93,7 @@ class ScriptedWorkspace:
     def __init__(self, events: list[IngestEvent]) -> None:
         self.events = events
 
-    def ingest(self, files, password=None, on_event=None):  # noqa: ANN001, ANN202
+    def ingest(self, files, password=None, on_event=None, parse_workers=1):  # noqa: ANN001, ANN202
         from ingest.pipeline import IngestReport
 
         report = IngestReport()
