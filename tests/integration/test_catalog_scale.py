@@ -89,13 +89,13 @@ def test_the_lookups_made_per_file_use_an_index(library) -> None:
         "get": _plan(db, "SELECT * FROM documents WHERE doc_id = ?", _doc_id(5)),
         "chunks_of": _plan(db, "SELECT * FROM chunks WHERE doc_id = ? ORDER BY idx", _doc_id(5)),
         "chunk_at": _plan(db, "SELECT * FROM chunks WHERE doc_id = ? AND idx = ?", _doc_id(5), 1),
+        "delete (with its chunks and OCR lines)": _plan(db, "DELETE FROM documents WHERE doc_id = ?", _doc_id(5)),
         "page_lines": _plan(db, "SELECT text FROM page_lines WHERE doc_id = ? AND page = ? ORDER BY idx", _doc_id(5), 1),
         "keyword rows of a document": _plan(keyword._conn, "SELECT row FROM chunk_meta WHERE doc_id IN (?)", _doc_id(5)),
         "keyword rows of chunks": _plan(keyword._conn, "SELECT row FROM chunk_meta WHERE chunk_id IN (?)", "x-1"),
     }
     scans = {name: plan for name, plan in per_file.items() if "SCAN" in plan and "USING" not in plan}
     assert not scans, f"full table scans per file: {scans}"
-    # deleting a document removes its chunks and OCR lines through indexed foreign keys
     indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "chunks_doc" in indexes  # page_lines is keyed by (doc_id, page, idx): its primary key serves
 
