@@ -48,7 +48,7 @@ class IngestOptions:
     ocr: OcrConfig = OcrConfig()
     parse_workers: int = 1  # 0: read PDFs in this process; 1 (or more: one is enough): in a worker process
     parse_ahead: int = 2  # documents read ahead of the one being embedded (each is held in memory until its turn)
-    parse_niceness: int = 10  # the worker's priority below this process's: it reads in the gaps the embedder leaves
+    parse_niceness: int = 0  # the worker's priority below this process's (nice 10 measured slower: bench/parse_worker.py)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ starts reading it while the main process embeds the one before), ``take(path)`` 
 worker process started with the "spawn" method (pdfium is not thread-safe, and a forked copy of a process
 that runs torch threads is not safe either), on first need, so a run with nothing to read starts none:
 
-- it runs ``niceness`` below the main process (``IngestOptions.parse_niceness``), so that it reads in the
-  gaps the embedder leaves rather than taking a core from it;
+- it may run ``niceness`` below the main process (``IngestOptions.parse_niceness``, default 0: a niced
+  worker kept the main process waiting longer, measured with bench/parse_worker.py);
 
 - the OCR engine lives in the worker: it is sent over unloaded and loads there on the first page that needs
   it; the pages OCR reads are reported back as they begin, for progress;
