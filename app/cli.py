@@ -20,7 +20,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
@@ -112,10 +111,13 @@ def ingest(
     poll: Optional[float] = typer.Option(
         None, "--poll", min=0.1, help="With --watch: look every N seconds instead of waiting for file events "
         "(network drives that send none)."),
+    parse_workers: int = typer.Option(
+        1, "--parse-workers", min=0, max=1, help="1: read PDFs in a worker process while this one embeds; "
+        "0: read them in this process (one core, little memory, or debugging the reader)."),
 ) -> None:
     """Read, chunk and index PDFs. Unchanged files are skipped; changed files replace their old version."""
     if watch:
-        _watch(paths, password, settle, poll)
+        _watch(paths, password, settle, poll, parse_workers)
         return
     from ingest.discover import discover
 
@@ -126,7 +128,7 @@ def ingest(
         raise _fail("nothing to ingest", 1)
     workspace = _loaded_workspace()
     try:
-        report = _ingest_batch(workspace, files, password)
+        report = _ingest_batch(workspace, files, password, parse_workers)
     except RagError as exc:
         raise _fail(str(exc))
     if report.aborted:
@@ -145,42 +147,36 @@ def _loaded_workspace():  # noqa: ANN202 - Workspace
     return workspace
 
 
-def _ingest_batch(workspace, files: list[Path], password: str | None):  # noqa: ANN001, ANN202 -> IngestReport
-    """Ingest files with a progress bar: a line per file, then the summary. RagError propagates."""
+def _ingest_batch(workspace, files: list[Path], password: str | None, parse_workers: int = 1):  # noqa: ANN001, ANN202
+    """Ingest files with a progress bar (pages done of the folder's pages, pages/s, time left, the current
+    file): a line per file, then the summary. RagError propagates."""
     from ingest.pipeline import IngestEvent
 
-    pages_done = ocr_done = 0
     started = time.perf_counter()
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
+        TextColumn("{task.fields[pages]}"),
         TimeElapsedColumn(),
         TextColumn("{task.fields[current]}"),
         console=errors,
         transient=True,
     ) as progress:
-        task = progress.add_task("ingesting", total=len(files), rate="", current="")
+        task = progress.add_task("ingesting", total=None, pages="counting pages…", current="")
 
         def on_event(event: IngestEvent) -> None:
-            nonlocal pages_done, ocr_done
-            if event.kind == "start":
-                progress.update(task, total=event.files_total)
-            elif event.kind == "file":
-                progress.update(task, current=Path(event.path).name)
+            state = event.progress
+            if state is not None:
+                progress.update(task, total=1.0, completed=state.fraction, pages=state.describe())
+            if event.kind == "file" and state is not None:
+                progress.update(task, current=f"({state.files_done + 1} of {state.files_total}) {Path(event.path).name}")
             elif event.kind == "ocr":  # seconds a page: say which page is being read
                 progress.update(task, current=f"{Path(event.path).name}: OCR of page {event.page} of {event.pages_total}")
-                ocr_done += 1
-                progress.update(task, rate=_rate(pages_done, ocr_done, started))
             elif event.kind == "done" and event.result is not None:
-                result = event.result
-                if result.status in ("added", "replaced"):
-                    pages_done += result.pages
-                progress.update(task, advance=1, rate=_rate(pages_done, ocr_done, started))
-                _print_result(result)
+                progress.update(task, current="")
+                _print_result(event.result)
 
-        report = workspace.ingest(files, password=password, on_event=on_event)
+        report = workspace.ingest(files, password=password, on_event=on_event, parse_workers=parse_workers)
     for path in report.repaired:
         console.print(f"[yellow]repaired[/] an interrupted ingestion of {escape(path)}", highlight=False)
     elapsed = time.perf_counter() - started
@@ -195,7 +191,7 @@ def _ingest_batch(workspace, files: list[Path], password: str | None):  # noqa: 
     return report
 
 
-def _watch(paths: list[str], password: str | None, settle: float, poll: float | None) -> None:
+def _watch(paths: list[str], password: str | None, settle: float, poll: float | None, parse_workers: int = 1) -> None:
     """`rag ingest --watch`: ingest what the folders hold, then follow them until Ctrl-C."""
     from ingest.watch import FolderWatcher, WatchedLibrary, WatchStep
 
@@ -205,7 +201,7 @@ def _watch(paths: list[str], password: str | None, settle: float, poll: float | 
             raise _fail(f"--watch takes folders: {folder} is not a folder", 2)
     workspace = _loaded_workspace()
     library = WatchedLibrary(
-        ingest=lambda files: _ingest_batch(workspace, files, password),
+        ingest=lambda files: _ingest_batch(workspace, files, password, parse_workers),
         remove=lambda document: workspace.remove(document.doc_id),
         documents=workspace.documents,
     )
@@ -232,11 +228,6 @@ def _watch(paths: list[str], password: str | None, settle: float, poll: float | 
         console.print("stopped watching", highlight=False)
     finally:
         workspace.close()
-
-
-def _rate(pages: int, ocr_pages: int, started: float) -> str:
-    rate = f"{pages / max(time.perf_counter() - started, 1e-6):.1f} pages/s"
-    return rate + (f", {ocr_pages} OCR'd" if ocr_pages else "")
 
 
 def _print_result(result) -> None:  # noqa: ANN001

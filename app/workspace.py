@@ -105,7 +105,7 @@ def ocr_config(settings: Settings) -> OcrConfig:
     return OcrConfig(mode=settings.ocr, threads=settings.threads)
 
 
-def ingest_options(settings: Settings, password: str | None = None) -> IngestOptions:
+def ingest_options(settings: Settings, password: str | None = None, parse_workers: int = 1) -> IngestOptions:
     return IngestOptions(
         chunk_tokens=settings.chunk_tokens,
         chunk_overlap=settings.chunk_overlap,
@@ -113,6 +113,7 @@ def ingest_options(settings: Settings, password: str | None = None) -> IngestOpt
         max_file_mb=settings.max_file_mb,
         password=password,
         ocr=ocr_config(settings),
+        parse_workers=parse_workers,
     )
 
 
@@ -299,18 +300,23 @@ class Workspace:
 
     # --- operations -------------------------------------------------------------------------------
     def ingest(
-        self, files: Sequence[Path], password: str | None = None, on_event: Callable[[IngestEvent], None] | None = None
+        self,
+        files: Sequence[Path],
+        password: str | None = None,
+        on_event: Callable[[IngestEvent], None] | None = None,
+        parse_workers: int = 1,
     ) -> IngestReport:
-        return self._pipeline(password).run(files, on_event=on_event)
+        """Ingest ``files``; ``parse_workers`` 1 reads the PDFs in a worker process, 0 in this one."""
+        return self._pipeline(password, parse_workers).run(files, on_event=on_event)
 
     def remove(self, doc_id: str) -> None:
         self._pipeline(None).remove(doc_id)
 
-    def _pipeline(self, password: str | None) -> IngestPipeline:
+    def _pipeline(self, password: str | None, parse_workers: int = 1) -> IngestPipeline:
         return IngestPipeline(
             self.stores,
             self.embedder,
-            ingest_options(self.settings, password),
+            ingest_options(self.settings, password, parse_workers),
             self.settings.lock_path,
             ocr_engine=self.parts.ocr_engine,
         )

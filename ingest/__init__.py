@@ -8,4 +8,6 @@
 - ``cleaning``: pure text clean-up (hyphens, ligatures, whitespace, running headers and footers).
 - ``chunking``: sentence-aware, token-budgeted chunks with page spans and exact character offsets.
 - ``discover``, ``lock``, ``pipeline``: which files, one ingestion at a time, files -> every store.
+- ``readers``: PDFs read a document or two ahead in a worker process (or in this one) for the pipeline.
+- ``progress``: pages done of the pages known up front, pages/s and the time left (pure).
 """

@@ -81,6 +81,13 @@ class RapidOcrEngine:
         self._engine: Any = None
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (sent to a PDF reader worker process) as its settings: the copy loads its own models."""
+        return {"config": self.config}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["config"])  # type: ignore[misc]
+
     @staticmethod
     def model_dir() -> Path:
         """Where the installed ``rapidocr`` package keeps its models; ModelUnavailable when it is not installed."""

@@ -88,6 +88,19 @@ def read_pdf(
     return ParsedDocument(path=path, sha256=sha256, title=title, pages=pages, reading=reading)
 
 
+def count_pages(path: Path, password: str | None = None) -> int:
+    """The number of pages of the PDF at ``path`` (milliseconds: pdfium reads only the cross-reference table);
+    0 when it cannot be opened (``read_pdf`` then gives the reason)."""
+    try:
+        pdf = pdfium.PdfDocument(str(path), password=password)
+    except (pdfium.PdfiumError, OSError, ValueError):
+        return 0
+    try:
+        return len(pdf)
+    finally:
+        pdf.close()
+
+
 def _no_text_reason(reading: ReadingReport) -> str:
     if reading.ocr == "off":
         return NO_TEXT_OCR_OFF

@@ -5,6 +5,11 @@
   a new version that cannot be read leaves the old one in place.
 - A broken file gets a one-line reason and the batch goes on; a store that goes down stops the batch
   (every later file would fail the same way) and the next run repairs and resumes.
+- PDFs are read a document or two ahead in a worker process (``ingest.readers``) while this process chunks,
+  embeds and writes the one before; every decision above and every store write is made here, in file order,
+  exactly as when reading in this process (``parse_workers=0``).
+- Before the first file, every file is hashed and the pages of those that will be read are counted, so the
+  progress events (``ingest.progress``) give pages done of a known total, pages/s and the time left.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ from typing import Callable, Literal, Sequence
 from ingest.chunking import chunk_document
 from ingest.lock import IngestLock
 from ingest.ocr import OcrConfig, OcrEngine
-from ingest.pdf_reader import read_pdf
+from ingest.pdf_reader import count_pages, read_pdf
+from ingest.progress import Clock, Progress, ProgressMeter
+from ingest.readers import DocumentReader, InProcessReader, ReadOptions, ReadPdf, WorkerReader
 from rag.analysis import ANALYZER_VERSION
 from rag.errors import BackendUnavailable, DocumentError
 from rag.index.embeddings import PassageEmbedder
 from rag.index.stores import Stores
-from rag.types import ReadingReport, doc_id_for
+from rag.types import DocumentRecord, ParsedDocument, ReadingReport, doc_id_for
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +46,9 @@ class IngestOptions:
     max_file_mb: float = 200.0
     password: str | None = None
     ocr: OcrConfig = OcrConfig()
+    parse_workers: int = 1  # 0: read PDFs in this process; 1 (or more: one is enough): in a worker process
+    parse_ahead: int = 2  # documents read ahead of the one being embedded (each is held in memory until its turn)
+    parse_niceness: int = 0  # the worker's priority below this process's (nice 10 measured slower: bench/parse_worker.py)
 
 
 @dataclass(frozen=True)
@@ -102,8 +112,10 @@ class IngestReport:
 
 @dataclass(frozen=True)
 class IngestEvent:
-    """Progress for a user interface: ``kind`` is "start" (files known), "file" (a file begins), "ocr" (a page
-    of the file is about to be read by OCR: ``page`` of ``pages_total``; OCR takes seconds a page) or "done"."""
+    """Progress for a user interface: ``kind`` is "start" (files and their pages known), "file" (a file
+    begins), "ocr" (a page of the file is about to be read by OCR: ``page`` of ``pages_total``; OCR takes
+    seconds a page) or "done". Every event carries ``progress``: the folder's pages done of the pages to
+    read, pages/s and the time left (``ingest.progress``)."""
 
     kind: Literal["start", "file", "ocr", "done"]
     files_total: int = 0
@@ -111,6 +123,7 @@ class IngestEvent:
     result: FileResult | None = None
     page: int = 0
     pages_total: int = 0
+    progress: Progress | None = None
 
 
 def fingerprint(options: IngestOptions, embedder_name: str, analyzer_version: int) -> str:
@@ -130,7 +143,42 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a file of the batch looks like before its turn: its content hash (when it could be read), whether
+    it will be read (not unchanged, a duplicate or moved, as the catalog stands now) and its page count."""
+
+    sha: str | None
+    stat: tuple[int, int] | None  # (size, mtime_ns) when hashed
+    read: bool
+    pages: int
+
+
+@dataclass(frozen=True)
+class _Skip:
+    """A file that needs no reading: unchanged, a duplicate of a document at another path, or moved."""
+
+    result: FileResult
+    relocate: str | None = None  # doc_id to move to the file's path ("moved")
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A file to read: its document id, the versions it replaces."""
+
+    doc_id: str
+    sha: str
+    previous: list[DocumentRecord]
+    twin: DocumentRecord | None
+
+
 class IngestPipeline:
+    """Files -> every store (see the module docstring). Documents are read ``options.parse_ahead`` ahead by
+    a worker process (``options.parse_workers``; 0 reads them in this process) while this process chunks,
+    embeds and writes the one before; every store write and every catalog decision stays in this process,
+    in file order. ``read`` is the function that reads a PDF (module-level, so a worker can import it);
+    ``clock`` times the progress (injected by tests)."""
+
     def __init__(
         self,
         stores: Stores,
@@ -138,12 +186,16 @@ class IngestPipeline:
         options: IngestOptions,
         lock_path: Path,
         ocr_engine: OcrEngine | None = None,
+        read: ReadPdf = read_pdf,
+        clock: Clock = time.monotonic,
     ) -> None:
         self.stores = stores
         self.embedder = embedder
         self.options = options
         self.lock_path = lock_path
         self.ocr_engine = ocr_engine
+        self.read = read
+        self.clock = clock
         self._fingerprint = fingerprint(options, embedder.name, ANALYZER_VERSION)
         self._emit: Callable[[IngestEvent], None] = lambda event: None
 
@@ -159,74 +211,144 @@ class IngestPipeline:
                 resumed = Path(record.path)
                 if resumed.is_file() and resumed not in queue:
                     queue.append(resumed)
-            emit(IngestEvent("start", files_total=len(queue)))
-            for position, path in enumerate(queue):
-                emit(IngestEvent("file", files_total=len(queue), path=str(path)))
-                try:
-                    result = self._ingest_one(path, report.times)
-                except BackendUnavailable as exc:
-                    report.aborted = str(exc)
-                    result = FileResult(str(path), "failed", reason=str(exc))
+            plans = self._plan(queue)
+            meter = ProgressMeter(sum(p.pages for p in plans if p.read), files_total=len(queue), clock=self.clock)
+            total = len(queue)
+            emit(IngestEvent("start", files_total=total, progress=meter.snapshot()))
+            with self._reader() as reader:
+                for position, path in enumerate(queue):
+                    self._read_ahead(reader, queue, plans, position)
+                    meter.begin(path.name)
+                    emit(IngestEvent("file", files_total=total, path=str(path), progress=meter.snapshot()))
+                    try:
+                        result = self._ingest_one(path, plans[position], report.times, reader, meter, total)
+                    except BackendUnavailable as exc:
+                        report.aborted = str(exc)
+                        result = FileResult(str(path), "failed", reason=str(exc))
+                        report.results.append(result)
+                        meter.end(plans[position].pages if plans[position].read else 0, None)
+                        emit(IngestEvent("done", files_total=total, path=str(path), result=result,
+                                         progress=meter.snapshot()))
+                        for rest in queue[position + 1 :]:
+                            report.results.append(FileResult(str(rest), "not processed", reason="a store is down"))
+                        break
                     report.results.append(result)
-                    emit(IngestEvent("done", files_total=len(queue), path=str(path), result=result))
-                    for rest in queue[position + 1 :]:
-                        report.results.append(FileResult(str(rest), "not processed", reason="a store is down"))
-                    break
-                report.results.append(result)
-                emit(IngestEvent("done", files_total=len(queue), path=str(path), result=result))
+                    read = result.status in ("added", "replaced")
+                    meter.end(plans[position].pages if plans[position].read else 0, result.pages if read else None)
+                    emit(IngestEvent("done", files_total=total, path=str(path), result=result, progress=meter.snapshot()))
         return report
 
     def remove(self, doc_id: str) -> None:
         with IngestLock(self.lock_path):
             self.stores.remove_document(doc_id)
 
-    def _ingest_one(self, path: Path, times: StageTimes) -> FileResult:
-        catalog = self.stores.catalog
-        name = str(path)
-        try:
-            if not path.is_file():
-                raise DocumentError("file not found")
-            sha = file_sha256(path)
-        except OSError as exc:
-            return FileResult(name, "failed", reason=f"cannot read file: {exc.strerror or exc}")
-        except DocumentError as exc:
-            return FileResult(name, "failed", reason=str(exc))
+    # --- before reading ---------------------------------------------------------------------------
+    def _plan(self, queue: Sequence[Path]) -> list[_Plan]:
+        """Each file's hash, whether it will be read and its page count (a fast count: no page is parsed)."""
+        plans = []
+        seen: set[str] = set()
+        for path in queue:
+            try:
+                info = path.stat()
+                sha = file_sha256(path)
+            except OSError:
+                plans.append(_Plan(None, None, False, 0))  # its turn gives the reason
+                continue
+            stat = (info.st_size, info.st_mtime_ns)
+            if sha in seen or isinstance(self._decide(str(path), sha), _Skip):
+                plans.append(_Plan(sha, stat, False, 0))
+                continue
+            seen.add(sha)
+            plans.append(_Plan(sha, stat, True, count_pages(path, self.options.password)))
+        return plans
 
+    def _decide(self, name: str, sha: str) -> _Skip | _Read:
+        """Unchanged, a duplicate, moved (no reading), or to read; changes nothing."""
+        catalog = self.stores.catalog
         doc_id = doc_id_for(sha)
         previous = catalog.by_path(name)
         for record in previous:
             if record.sha256 == sha and record.fingerprint == self._fingerprint:
-                return FileResult(name, "unchanged", record.doc_id, record.title, record.pages, record.chunks,
-                                  reading=record.reading)
+                return _Skip(FileResult(name, "unchanged", record.doc_id, record.title, record.pages, record.chunks,
+                                        reading=record.reading))
         twin = catalog.get(doc_id)
         if twin is not None and twin.path != name and twin.fingerprint == self._fingerprint:
             if Path(twin.path).exists():
-                return FileResult(
-                    name, "duplicate", twin.doc_id, twin.title, twin.pages, twin.chunks, f"same content as {twin.path}"
-                )
-            catalog.relocate(doc_id, name)
-            return FileResult(name, "moved", twin.doc_id, twin.title, twin.pages, twin.chunks, f"moved from {twin.path}")
+                return _Skip(FileResult(name, "duplicate", twin.doc_id, twin.title, twin.pages, twin.chunks,
+                                        f"same content as {twin.path}"))
+            return _Skip(FileResult(name, "moved", twin.doc_id, twin.title, twin.pages, twin.chunks,
+                                    f"moved from {twin.path}"), relocate=doc_id)
+        return _Read(doc_id, sha, previous, twin)
 
-        started = time.perf_counter()
+    def _reader(self) -> DocumentReader:
+        options = ReadOptions(
+            password=self.options.password,
+            max_pages=self.options.max_pages,
+            max_file_mb=self.options.max_file_mb,
+            ocr=self.options.ocr,
+            ocr_engine=self.ocr_engine,
+            read=self.read,
+            niceness=self.options.parse_niceness,
+        )
+        return WorkerReader(options) if self.options.parse_workers > 0 else InProcessReader(options)
+
+    def _read_ahead(self, reader: DocumentReader, queue: Sequence[Path], plans: Sequence[_Plan], position: int) -> None:
+        """Ask for the file at ``position`` and the next ``parse_ahead`` files to read."""
+        ahead = 0
+        for index in range(position, len(queue)):
+            if plans[index].read:
+                reader.submit(queue[index])
+                if index > position:
+                    ahead += 1
+                if ahead >= self.options.parse_ahead:
+                    break
+
+    # --- one file ---------------------------------------------------------------------------------
+    def _ingest_one(
+        self, path: Path, plan: _Plan, times: StageTimes, reader: DocumentReader, meter: ProgressMeter, total: int
+    ) -> FileResult:
+        name = str(path)
+        try:
+            if not path.is_file():
+                raise DocumentError("file not found")
+            info = path.stat()
+            same = plan.sha is not None and plan.stat == (info.st_size, info.st_mtime_ns)
+            sha = plan.sha if same and plan.sha is not None else file_sha256(path)
+        except OSError as exc:
+            reader.discard(path)
+            return FileResult(name, "failed", reason=f"cannot read file: {exc.strerror or exc}")
+        except DocumentError as exc:
+            reader.discard(path)
+            return FileResult(name, "failed", reason=str(exc))
+
+        decision = self._decide(name, sha)
+        if isinstance(decision, _Skip):
+            reader.discard(path)
+            if decision.relocate is not None:
+                self.stores.catalog.relocate(decision.relocate, name)
+            return decision.result
 
         def on_ocr_page(page: int, pages_total: int) -> None:
-            self._emit(IngestEvent("ocr", path=name, page=page, pages_total=pages_total))
+            meter.ocr_page()
+            self._emit(IngestEvent("ocr", files_total=total, path=name, page=page, pages_total=pages_total,
+                                   progress=meter.snapshot()))
 
-        try:
-            document = read_pdf(
-                path,
-                password=self.options.password,
-                max_pages=self.options.max_pages,
-                max_file_mb=self.options.max_file_mb,
-                ocr=self.options.ocr,
-                ocr_engine=self.ocr_engine,
-                on_ocr_page=on_ocr_page,
-            )
-        except DocumentError as exc:
-            times.parse += time.perf_counter() - started
-            return FileResult(name, "failed", reason=str(exc))
+        started = time.perf_counter()
+        outcome = reader.take(path, on_ocr_page)
         times.parse += time.perf_counter() - started
+        document = outcome.document
+        if document is None:
+            return FileResult(name, "failed", reason=outcome.reason)
+        if document.sha256 != sha:  # the file changed after it was hashed: what was read decides
+            log.info("%s changed while it was being read; ingesting what was read", name)
+            decision = self._decide(name, document.sha256)
+            if isinstance(decision, _Skip):
+                if decision.relocate is not None:
+                    self.stores.catalog.relocate(decision.relocate, name)
+                return decision.result
+        return self._store(name, document, decision, times)
 
+    def _store(self, name: str, document: ParsedDocument, decision: _Read, times: StageTimes) -> FileResult:
         started = time.perf_counter()
         chunks = chunk_document(
             document,
@@ -243,6 +365,7 @@ class IngestPipeline:
         times.embed += time.perf_counter() - started
 
         started = time.perf_counter()
+        doc_id, previous, twin = decision.doc_id, decision.previous, decision.twin
         replaces = [r.doc_id for r in previous]
         if twin is not None and twin.doc_id not in replaces:
             replaces.append(twin.doc_id)  # same content produced with other settings: rebuild it
@@ -251,7 +374,7 @@ class IngestPipeline:
         self.stores.write_document(
             doc_id=doc_id,
             path=name,
-            sha256=sha,
+            sha256=decision.sha,
             title=document.title,
             pages=len(document.pages),
             chunks=chunks,

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Iterator, Literal, Sequence
 
+from ingest.pipeline import IngestEvent
 from rag.analysis import analyze
 from rag.errors import DocumentError
 
@@ -366,3 +367,21 @@ def is_inside(path: Path, folder: Path) -> bool:
     except ValueError:
         return False
     return True
+
+
+# --- ingestion progress -----------------------------------------------------------------------------
+def ingest_progress_text(event: IngestEvent) -> str:
+    """The upload progress bar's line: the file being read (and the page OCR is reading), then the pages
+    done of all the files' pages, pages/s and the time left."""
+    state = event.progress
+    if state is None:
+        return ""
+    if event.kind == "start":
+        head = f"{state.files_total} file{'s' if state.files_total != 1 else ''}"
+    elif event.kind == "done":
+        head = f"{state.files_done} of {state.files_total} done"
+    else:
+        head = f"Reading {Path(event.path).name} ({state.files_done + 1} of {state.files_total})"
+        if event.kind == "ocr":
+            head += f": OCR of page {event.page} of {event.pages_total}"
+    return f"{head} · {state.describe()}"

@@ -181,21 +181,10 @@ def _ingest_uploads(workspace, settings: Settings, files: list) -> list[h.Result
         return lines
 
     progress = st.progress(0.0, text="Loading the embedding model…")
-    done = 0
-    total = len(saved)
 
     def on_event(event: IngestEvent) -> None:
-        nonlocal done, total
-        if event.kind == "start":
-            total = max(event.files_total, 1)
-        elif event.kind == "file":
-            progress.progress(done / total, text=h.escape_markdown(f"Reading {Path(event.path).name} ({done + 1} of {total})…"))
-        elif event.kind == "ocr":  # seconds a page: say which page OCR is reading
-            progress.progress(done / total, text=h.escape_markdown(
-                f"Reading {Path(event.path).name} ({done + 1} of {total}): OCR of page {event.page} of {event.pages_total}…"))
-        elif event.kind == "done":
-            done += 1
-            progress.progress(done / total, text=h.escape_markdown(f"{done} of {total} done"))
+        if event.progress is not None:
+            progress.progress(event.progress.fraction, text=h.escape_markdown(h.ingest_progress_text(event)))
 
     statuses: dict[str, str] = {}
     try:

@@ -19,6 +19,7 @@ from rag.types import Chunk
 log = logging.getLogger(__name__)
 
 _BATCH = 1000  # Chroma caps a single add; stay well under it
+_GET_PAGE = 5000  # chunks per get() when listing: one get() of every chunk fails past SQLite's 32,766 variables
 
 
 def _chroma_settings() -> Any:
@@ -135,11 +136,20 @@ class ChromaStore:
         return {cid: np.asarray(v, dtype=np.float32) for cid, v in zip(found["ids"], vectors)}
 
     def doc_ids(self) -> set[str]:
-        try:
-            found = self._collection.get(include=["metadatas"])
-        except Exception as exc:
-            raise self._unavailable(exc) from exc
-        return {m["doc_id"] for m in found["metadatas"] or [] if m}
+        """The documents that have vectors, read a page of chunks at a time (a library of 1,000 filings holds
+        some 35,000 chunks: asked for at once, Chroma's query runs out of SQL variables)."""
+        found: set[str] = set()
+        offset = 0
+        while True:
+            try:
+                page = self._collection.get(include=["metadatas"], limit=_GET_PAGE, offset=offset)
+            except Exception as exc:
+                raise self._unavailable(exc) from exc
+            metadatas = page["metadatas"] or []
+            found.update(m["doc_id"] for m in metadatas if m)
+            if len(page["ids"]) < _GET_PAGE:
+                return found
+            offset += _GET_PAGE
 
     def count(self) -> int:
         try:

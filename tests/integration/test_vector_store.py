@@ -40,3 +40,16 @@ def test_a_deleted_document_is_no_longer_found(store: ChromaStore):
     store.add([chunk(0), chunk(1)], np.stack([unit(0, 1, 0), unit(1, 0, 0)]))
     store.delete_document("doc")
     assert store.search(unit(1, 0, 0), 50) == []
+
+
+def test_listing_the_documents_reads_every_page_of_chunks(store: ChromaStore, monkeypatch: pytest.MonkeyPatch):
+    # A library of 1,000 filings holds ~35,000 chunks, more than one get() can ask for (SQLite's 32,766
+    # variables): the listing reads pages. Pages of 3 here stand in for pages of thousands.
+    import rag.index.vectors
+
+    monkeypatch.setattr(rag.index.vectors, "_GET_PAGE", 3)
+    chunks = [Chunk(chunk_id_for(f"doc{d}", i), f"doc{d}", i, f"text {d} {i}", 1, 1, 0, 8) for d in range(4) for i in range(d + 1)]
+    rng = np.random.default_rng(0)
+    store.add(chunks, rng.standard_normal((len(chunks), 3)).astype(np.float32))
+    assert store.doc_ids() == {"doc0", "doc1", "doc2", "doc3"}
+    assert store.count() == 10
