@@ -111,9 +111,9 @@ def ingest(
     poll: Optional[float] = typer.Option(
         None, "--poll", min=0.1, help="With --watch: look every N seconds instead of waiting for file events "
         "(network drives that send none)."),
-    parse_workers: int = typer.Option(
-        1, "--parse-workers", min=0, max=1, help="1: read PDFs in a worker process while this one embeds; "
-        "0: read them in this process (one core, little memory, or debugging the reader)."),
+    parse_workers: Optional[int] = typer.Option(
+        None, "--parse-workers", min=0, max=1, help="1: read PDFs in a worker process while this one embeds; "
+        "0: read them in this process (one core, little memory, or debugging the reader). Default: RAG_PARSE_WORKERS."),
 ) -> None:
     """Read, chunk and index PDFs. Unchanged files are skipped; changed files replace their old version."""
     if watch:
@@ -147,7 +147,7 @@ def _loaded_workspace():  # noqa: ANN202 - Workspace
     return workspace
 
 
-def _ingest_batch(workspace, files: list[Path], password: str | None, parse_workers: int = 1):  # noqa: ANN001, ANN202
+def _ingest_batch(workspace, files: list[Path], password: str | None, parse_workers: int | None = None):  # noqa: ANN001, ANN202
     """Ingest files with a progress bar (pages done of the folder's pages, pages/s, time left, the current
     file): a line per file, then the summary. RagError propagates."""
     from ingest.pipeline import IngestEvent
@@ -191,7 +191,7 @@ def _ingest_batch(workspace, files: list[Path], password: str | None, parse_work
     return report
 
 
-def _watch(paths: list[str], password: str | None, settle: float, poll: float | None, parse_workers: int = 1) -> None:
+def _watch(paths: list[str], password: str | None, settle: float, poll: float | None, parse_workers: int | None = None) -> None:
     """`rag ingest --watch`: ingest what the folders hold, then follow them until Ctrl-C."""
     from ingest.watch import FolderWatcher, WatchedLibrary, WatchStep
 

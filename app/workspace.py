@@ -105,15 +105,17 @@ def ocr_config(settings: Settings) -> OcrConfig:
     return OcrConfig(mode=settings.ocr, threads=settings.threads)
 
 
-def ingest_options(settings: Settings, password: str | None = None, parse_workers: int = 1) -> IngestOptions:
+def ingest_options(settings: Settings, password: str | None = None, parse_workers: int | None = None) -> IngestOptions:
+    """Ingestion options from the settings; ``parse_workers`` overrides RAG_PARSE_WORKERS (the CLI flag)."""
     return IngestOptions(
         chunk_tokens=settings.chunk_tokens,
+        keep_tables=settings.chunk_keep_tables,
         chunk_overlap=settings.chunk_overlap,
         max_pages=settings.max_pages,
         max_file_mb=settings.max_file_mb,
         password=password,
         ocr=ocr_config(settings),
-        parse_workers=parse_workers,
+        parse_workers=settings.parse_workers if parse_workers is None else parse_workers,
     )
 
 
@@ -304,15 +306,16 @@ class Workspace:
         files: Sequence[Path],
         password: str | None = None,
         on_event: Callable[[IngestEvent], None] | None = None,
-        parse_workers: int = 1,
+        parse_workers: int | None = None,
     ) -> IngestReport:
-        """Ingest ``files``; ``parse_workers`` 1 reads the PDFs in a worker process, 0 in this one."""
+        """Ingest ``files``; ``parse_workers`` (default: RAG_PARSE_WORKERS) 1 reads the PDFs in a worker process,
+        0 in this one."""
         return self._pipeline(password, parse_workers).run(files, on_event=on_event)
 
     def remove(self, doc_id: str) -> None:
         self._pipeline(None).remove(doc_id)
 
-    def _pipeline(self, password: str | None, parse_workers: int = 1) -> IngestPipeline:
+    def _pipeline(self, password: str | None, parse_workers: int | None = None) -> IngestPipeline:
         return IngestPipeline(
             self.stores,
             self.embedder,

@@ -4,7 +4,7 @@
 
 Defaults: ../shared/eval/dev2-questions.jsonl over ../shared/corpus2. The corpus is ingested twice, into
 ``PREFIX-default`` and ``PREFIX-tables`` (fresh temporary folders by default; existing ones are reused as they
-are), the second with ``chunk_document(..., keep_tables=True)``. Prints evidence hit@1, hit@5, hit within the
+are), the second with RAG_CHUNK_KEEP_TABLES on. Prints evidence hit@1, hit@5, hit within the
 1,500-word budget and MRR@10 for both: over all answerable questions, the table questions (``"table": true`` in
 the question file) and the others, and per question type; then every question whose first evidence rank moved.
 """
@@ -12,7 +12,6 @@ the question file) and the others, and per question type; then every question wh
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
 import tempfile
@@ -22,7 +21,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import ingest.pipeline as pipeline  # noqa: E402
 from app.workspace import Workspace  # noqa: E402
 from ingest.discover import discover  # noqa: E402
 from rag.eval.metrics import QuestionOutcome, summarize  # noqa: E402
@@ -37,14 +35,9 @@ COLUMNS = ("hit@1", "hit@5", "hit@budget", "mrr@10")
 def outcomes(corpus: Path, questions_path: Path, home: Path, keep_tables: bool) -> tuple[list[QuestionOutcome], int]:
     """Ingest ``corpus`` into ``home`` (tables kept whole or not) and judge hybrid retrieval on the questions;
     also the number of chunks (they differ between the two runs when the corpus has tables a chunk would cut)."""
-    chunker = pipeline.chunk_document
-    pipeline.chunk_document = functools.partial(chunker, keep_tables=keep_tables)
-    try:
-        workspace = Workspace(load_settings(home=home, reranker="none"))
-        files, _ = discover([str(corpus)])
-        workspace.ingest(files)
-    finally:
-        pipeline.chunk_document = chunker
+    workspace = Workspace(load_settings(home=home, reranker="none", chunk_keep_tables=keep_tables))
+    files, _ = discover([str(corpus)])
+    workspace.ingest(files)
     try:
         run = run_eval(workspace.retriever, workspace.catalog, load_questions(questions_path), "hybrid")
         return run.outcomes, sum(d.chunks for d in workspace.documents())

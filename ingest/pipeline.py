@@ -42,6 +42,7 @@ Status = Literal["added", "replaced", "unchanged", "duplicate", "moved", "failed
 class IngestOptions:
     chunk_tokens: int = 256
     chunk_overlap: float = 0.15
+    keep_tables: bool = False  # never cut a table that fits a chunk (ingest.chunking.chunk_document)
     max_pages: int = 5000
     max_file_mb: float = 200.0
     password: str | None = None
@@ -128,11 +129,12 @@ class IngestEvent:
 
 def fingerprint(options: IngestOptions, embedder_name: str, analyzer_version: int) -> str:
     """What produced a document's chunks and index entries (chunking, embedding model, keyword analyzer, OCR
-    mode): when it changes, the document is re-ingested. The OCR mode counts only when it is not the
-    default, so documents ingested before OCR existed are not all read again for it."""
+    mode): when it changes, the document is re-ingested. The OCR mode and keeping tables whole count only
+    when they are not the default, so documents ingested before either existed are not all read again."""
     ocr = "" if options.ocr.mode == "auto" else f";ocr={options.ocr.mode}"
+    tables = ";tables=kept" if options.keep_tables else ""
     return (f"v1;chunk={options.chunk_tokens};overlap={options.chunk_overlap};embed={embedder_name};"
-            f"analyzer={analyzer_version}{ocr}")
+            f"analyzer={analyzer_version}{ocr}{tables}")
 
 
 def file_sha256(path: Path) -> str:
@@ -355,6 +357,7 @@ class IngestPipeline:
             self.embedder.count_tokens,
             chunk_tokens=self.options.chunk_tokens,
             overlap=self.options.chunk_overlap,
+            keep_tables=self.options.keep_tables,
         )
         times.chunk += time.perf_counter() - started
         if not chunks:

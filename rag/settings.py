@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     home: Path = Field(Path(".rag"), description="Folder for all local data: catalog, indexes, vectors, uploads.")
 
     # --- ingestion --------------------------------------------------------------------------------
+    parse_workers: int = Field(
+        1, ge=0, le=1, description="1: read PDFs in a worker process while this one embeds; 0: in this process "
+        "(little memory, debugging the reader, environments that cannot start processes)."
+    )
+    chunk_keep_tables: bool = Field(
+        False, description="Never cut a table that fits a chunk; cut larger ones between rows, each piece "
+        "repeating caption and header. Off: measured, it did not help retrieval (README, Tables).",
+    )
     chunk_tokens: int = Field(256, ge=32, le=8192, description="Chunk budget in embedding-model tokens.")
     chunk_overlap: float = Field(0.15, ge=0.0, lt=0.9, description="Share of a chunk repeated in the next one.")
     max_file_mb: float = Field(200.0, gt=0, description="Files larger than this are refused.")

@@ -75,7 +75,7 @@ class ReadingReport:
     ocr_pages: int = 0
     empty_pages: int = 0
     garbled_pages: int = 0
-    tables: int = 0  # tables found in the page texts (ingest.tables.find_tables): kept whole when chunked
+    tables: int = 0  # tables found in the page texts (ingest.tables.find_tables)
     scripts: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     ocr: str = "auto"  # the OCR setting it was read with

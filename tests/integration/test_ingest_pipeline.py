@@ -131,6 +131,22 @@ def test_changing_the_chunk_size_reingests_the_documents(make_workspace, tmp_pat
     assert workspace.keyword.count() == workspace.vectors.count() == workspace.catalog.count_chunks()
 
 
+def test_keeping_tables_whole_reingests_the_documents(make_workspace, tmp_path: Path) -> None:
+    files = sorted(_corpus(tmp_path / "pdfs").glob("*.pdf"))
+    make_workspace().ingest(files)
+    report = make_workspace(chunk_keep_tables=True).ingest(files)
+    assert [r.status for r in report.results] == ["replaced", "replaced"]
+
+
+def test_the_parse_workers_setting_picks_where_pdfs_are_read_and_the_flag_overrides_it() -> None:
+    from app.workspace import ingest_options
+    from rag.settings import load_settings
+
+    assert ingest_options(load_settings(parse_workers=0)).parse_workers == 0
+    assert ingest_options(load_settings(parse_workers=0), parse_workers=1).parse_workers == 1
+    assert ingest_options(load_settings()).parse_workers == 1
+
+
 def test_a_new_keyword_analyzer_reingests_the_documents(make_workspace, tmp_path: Path, monkeypatch) -> None:
     import ingest.pipeline
 
