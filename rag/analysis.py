@@ -26,8 +26,6 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from nltk.stem.porter import PorterStemmer  # pure code: needs no NLTK data files
-
 ANALYZER_VERSION = 2  # 1: no symbol words, CJK bigrams only at the start of a token, no joined compounds
 
 # NLTK's English stopword list, written out so no data download is ever needed.
@@ -84,13 +82,21 @@ _TOKEN = re.compile(
 _PARTS = re.compile(rf"{_NUMBER}|{_WORD}")
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _ZERO_FRACTION = re.compile(r"^(\d+)\.0+$")
-_stemmer = PorterStemmer()
+
+
+@lru_cache(maxsize=1)
+def _porter():  # noqa: ANN202
+    # heavy: importing nltk takes ~1.3 s (it imports scipy), so it is loaded on the first word stemmed, not by
+    # commands that never analyse text (`rag docs list`); the stemmer is pure code and needs no NLTK data files
+    from nltk.stem.porter import PorterStemmer
+
+    return PorterStemmer()
 
 
 @lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     """Porter stem of one lower-case word (cached: the vocabulary of a corpus repeats)."""
-    return _stemmer.stem(word)
+    return _porter().stem(word)
 
 
 def cjk_bigrams(run: str) -> list[str]:

@@ -153,7 +153,7 @@ def rule_rewrite(question: str, previous_query: str) -> str:
 
 
 # --- model-based rewriting ------------------------------------------------------------------------
-_GENERIC = frozenset(analyze("one ones thing things about also else part"))
+_GENERIC_WORDS = "one ones thing things about also else part"
 REWRITE_SYSTEM = (
     "You rewrite a follow-up question from a conversation into one standalone question that can be "
     "understood without the conversation. Keep every name, number and technical term. Reply with the "
@@ -194,7 +194,7 @@ def accept_rewrite(reply: str, question: str, previous_query: str) -> str | None
     if not line or len(line) > max(300, 4 * len(question)):
         return None
     tokens = set(analyze(line))
-    own = set(analyze(question)) - _GENERIC
+    own = set(analyze(question)) - set(analyze(_GENERIC_WORDS))
     numeric = {t for t in own if re.search(r"\d", t)}
     if not numeric <= tokens:
         return None

@@ -44,12 +44,12 @@ class SupportConfig:
 
 
 # Words that carry no claim of their own ("Sure!", "Yes.", "The answer is: ...").
-_DISCOURSE = frozenset(analyze("yes sure okay ok certainly indeed answer question passage passages text"))
+_DISCOURSE_WORDS = "yes sure okay ok certainly indeed answer question passage passages text"
 
 
 def content_tokens(text: str) -> set[str]:
     """The content tokens of a text (the keyword analyzer's output as a set, without discourse words)."""
-    return set(analyze(text)) - _DISCOURSE
+    return set(analyze(text)) - set(analyze(_DISCOURSE_WORDS))
 
 
 def _is_number(token: str) -> bool:
