@@ -160,14 +160,14 @@ def print_runs(runs: list[Run]) -> None:
         ("pages/s", lambda r: f"{r.pages_per_s:.1f}"),
         ("chunks/s embedded", lambda r: f"{r.chunks / max(r.embed_s, 1e-9):.1f}"),
         ("unchanged re-ingest s", lambda r: f"{r.reingest_s:.2f}"),
-        ("peak RSS MB", lambda r: f"{r.peak_rss_mb:.0f}"),
+        ("peak RSS MB (main)", lambda r: f"{r.peak_rss_mb:.0f}"),
         ("catalog MB /1k pages", lambda r: f"{1000 * r.catalog_mb / max(r.pages, 1):.2f}"),
         ("keyword MB /1k pages", lambda r: f"{1000 * r.keyword_mb / max(r.pages, 1):.1f}"),
         ("vectors MB /1k pages", lambda r: f"{1000 * r.vectors_mb / max(r.pages, 1):.1f}"),
     ]
-    print(f"{'':24s}" + "".join(f"{r.name:>{width + 2}s}" for r in runs))
+    print(f"{'':26s}" + "".join(f"{r.name:>{width + 2}s}" for r in runs))
     for label, cell in rows:
-        print(f"{label:24s}" + "".join(f"{cell(r):>{width + 2}s}" for r in runs))
+        print(f"{label:26s}" + "".join(f"{cell(r):>{width + 2}s}" for r in runs))
 
 
 def main() -> None:
