@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
@@ -153,7 +154,11 @@ def rule_rewrite(question: str, previous_query: str) -> str:
 
 
 # --- model-based rewriting ------------------------------------------------------------------------
-_GENERIC_WORDS = "one ones thing things about also else part"
+@lru_cache(maxsize=1)
+def _generic() -> frozenset[str]:
+    return frozenset(analyze("one ones thing things about also else part"))
+
+
 REWRITE_SYSTEM = (
     "You rewrite a follow-up question from a conversation into one standalone question that can be "
     "understood without the conversation. Keep every name, number and technical term. Reply with the "
@@ -194,7 +199,7 @@ def accept_rewrite(reply: str, question: str, previous_query: str) -> str | None
     if not line or len(line) > max(300, 4 * len(question)):
         return None
     tokens = set(analyze(line))
-    own = set(analyze(question)) - set(analyze(_GENERIC_WORDS))
+    own = set(analyze(question)) - _generic()
     numeric = {t for t in own if re.search(r"\d", t)}
     if not numeric <= tokens:
         return None

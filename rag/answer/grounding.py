@@ -21,6 +21,7 @@ setting refuses answers whose grounding is below it.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -44,12 +45,14 @@ class SupportConfig:
 
 
 # Words that carry no claim of their own ("Sure!", "Yes.", "The answer is: ...").
-_DISCOURSE_WORDS = "yes sure okay ok certainly indeed answer question passage passages text"
+@lru_cache(maxsize=1)
+def _discourse() -> frozenset[str]:
+    return frozenset(analyze("yes sure okay ok certainly indeed answer question passage passages text"))
 
 
 def content_tokens(text: str) -> set[str]:
     """The content tokens of a text (the keyword analyzer's output as a set, without discourse words)."""
-    return set(analyze(text)) - set(analyze(_DISCOURSE_WORDS))
+    return set(analyze(text)) - _discourse()
 
 
 def _is_number(token: str) -> bool:
