@@ -150,6 +150,7 @@ def _loaded_workspace():  # noqa: ANN202 - Workspace
 def _ingest_batch(workspace, files: list[Path], password: str | None, parse_workers: int | None = None):  # noqa: ANN001, ANN202
     """Ingest files with a progress bar (pages done of the folder's pages, pages/s, time left, the current
     file): a line per file, then the summary. RagError propagates."""
+    from app.web.helpers import plural
     from ingest.pipeline import IngestEvent
 
     started = time.perf_counter()
@@ -186,7 +187,7 @@ def _ingest_batch(workspace, files: list[Path], password: str | None, parse_work
         if report.count(status)
     )
     ocr = f" ({report.ocr_pages} OCR'd)" if report.ocr_pages else ""
-    tables = f", {report.tables} table{'s' if report.tables != 1 else ''}" if report.tables else ""
+    tables = f", {plural(report.tables, 'table')}" if report.tables else ""
     console.print(f"{summary} — {report.pages} pages{ocr}{tables}, {report.chunks} chunks in {elapsed:.1f}s", highlight=False)
     return report
 
@@ -231,13 +232,15 @@ def _watch(paths: list[str], password: str | None, settle: float, poll: float | 
 
 
 def _print_result(result) -> None:  # noqa: ANN001
+    from app.web.helpers import plural
+
     name = escape(Path(result.path).name)
     if result.status == "failed":
         console.print(f"[red]✗ {name}[/]: {escape(result.reason)}", highlight=False)
     elif result.status in ("added", "replaced"):
         reading = result.reading
         attention = f" [yellow]({escape(reading.summary())})[/]" if reading is not None and reading.needs_attention else ""
-        tables = f", {reading.tables} table{'s' if reading.tables != 1 else ''}" if reading is not None and reading.tables else ""
+        tables = f", {plural(reading.tables, 'table')}" if reading is not None and reading.tables else ""
         console.print(f"[green]✓ {name}[/]: {result.status}, {result.pages} pages{tables}, {result.chunks} chunks{attention}",
                       highlight=False)
     elif result.status == "not processed":
