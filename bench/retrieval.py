@@ -5,9 +5,9 @@
 
 Defaults: ../shared/eval/dev-questions.jsonl over ../shared/corpus when present, else the generated fixture
 corpus of the tests. ``--home`` reuses an ingested data folder (nothing is re-ingested when it already holds
-the corpus). Prints, per mode: evidence hit@1/5/10, hit within the 1,500-word budget, page hit@5, MRR@10,
-nDCG@10, refusal rates, the relevance gate's ROC AUC, and retrieval latency p50/p95 (warm, one query at a
-time, top 6, gate included). Then hit@budget per question type.
+the corpus). Prints, per mode: evidence hit@1/5/10, hit within the 1,500-word budget, page hit@5, right
+document hit@5, MRR@10, nDCG@10, refusal rates, the relevance gate's ROC AUC, and retrieval latency p50/p95
+(warm, one query at a time, top 6, gate included). Then hit@budget per question type.
 
 Reranking: the cross-encoder the settings name (RAG_RERANKER / RAG_RERANKER_MODEL) when it loads. When none
 can be loaded (as on offline machines), the rerank row measures latency only, with an untrained model of
@@ -40,7 +40,7 @@ from rag.eval.run import run_eval
 from rag.settings import load_settings  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
-COLUMNS = ("hit@1", "hit@5", "hit@10", "hit@budget", "page_hit@5", "mrr@10", "ndcg@10", "refused_unanswerable", "refused_answerable")
+COLUMNS = ("hit@1", "hit@5", "hit@10", "hit@budget", "page_hit@5", "doc_hit@5", "mrr@10", "ndcg@10", "refused_unanswerable", "refused_answerable")
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -35,7 +35,7 @@ from rag.types import DocumentRecord, ParsedDocument, ReadingReport, doc_id_for
 
 log = logging.getLogger(__name__)
 
-Status = Literal["added", "replaced", "unchanged", "duplicate", "moved", "failed", "not processed"]
+Status = Literal["added", "replaced", "reindexed", "unchanged", "duplicate", "moved", "failed", "not processed"]
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,18 @@ def fingerprint(options: IngestOptions, embedder_name: str, analyzer_version: in
             f"analyzer={analyzer_version}{ocr}{tables}")
 
 
+def keyword_only_change(old: str, new: str) -> bool:
+    """Whether two fingerprints differ in the keyword analyzer alone: the chunks and their vectors still hold,
+    only the keyword index's entries need rebuilding from the catalog's chunks (seconds, nothing re-embedded)."""
+    def parts(fingerprint: str) -> dict[str, str]:
+        return dict(part.partition("=")[::2] for part in fingerprint.split(";"))
+
+    before, after = parts(old), parts(new)
+    analyzer = "analyzer"
+    return (before.get(analyzer) != after.get(analyzer) and analyzer in before
+            and {k: v for k, v in before.items() if k != analyzer} == {k: v for k, v in after.items() if k != analyzer})
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -158,10 +170,12 @@ class _Plan:
 
 @dataclass(frozen=True)
 class _Skip:
-    """A file that needs no reading: unchanged, a duplicate of a document at another path, or moved."""
+    """A file that needs no reading: unchanged, a duplicate of a document at another path, moved, or indexed by
+    another keyword analyzer (its keyword entries are rebuilt)."""
 
     result: FileResult
     relocate: str | None = None  # doc_id to move to the file's path ("moved")
+    reindex: str | None = None  # doc_id whose keyword entries to rebuild ("reindexed": only the analyzer changed)
 
 
 @dataclass(frozen=True)
@@ -273,6 +287,10 @@ class IngestPipeline:
             if record.sha256 == sha and record.fingerprint == self._fingerprint:
                 return _Skip(FileResult(name, "unchanged", record.doc_id, record.title, record.pages, record.chunks,
                                         reading=record.reading))
+            if record.sha256 == sha and keyword_only_change(record.fingerprint, self._fingerprint):
+                return _Skip(FileResult(name, "reindexed", record.doc_id, record.title, record.pages, record.chunks,
+                                        "keyword index rebuilt for the new analyzer; nothing re-embedded",
+                                        reading=record.reading), reindex=record.doc_id)
         twin = catalog.get(doc_id)
         if twin is not None and twin.path != name and twin.fingerprint == self._fingerprint:
             if Path(twin.path).exists():
@@ -327,7 +345,9 @@ class IngestPipeline:
         if isinstance(decision, _Skip):
             reader.discard(path)
             if decision.relocate is not None:
-                self.stores.catalog.relocate(decision.relocate, name)
+                self.stores.relocate(decision.relocate, name)
+            if decision.reindex is not None:
+                self.stores.reindex_keywords(decision.reindex, self._fingerprint)
             return decision.result
 
         def on_ocr_page(page: int, pages_total: int) -> None:

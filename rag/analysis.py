@@ -12,6 +12,8 @@ Text is read as written, so a question meets the passage however either spells a
 - hyphenated words give their parts and the joined word (``pre-trained`` -> ``pre``, ``train``,
   ``pretrain``), so either spelling finds the other; names with digits (``ESP32-WROOM-32``, ``GPT-3``) give
   their parts only, since the joined form would make a product name count twice in every question naming it;
+- a year written against letters gives the year too (``FY2019`` -> ``fy2019``, ``2019``; ``2023Q2`` ->
+  ``2023q2``, ``2023``), so a question's fiscal year meets the "2019" of a page or a file name;
 - CJK runs become overlapping character bigrams wherever they occur, also inside a token with Latin letters
   or digits (``65B模型`` -> ``65b``, ``模型``);
 - English stopwords are dropped and words Porter-stemmed.
@@ -26,7 +28,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
-ANALYZER_VERSION = 2  # 1: no symbol words, CJK bigrams only at the start of a token, no joined compounds
+ANALYZER_VERSION = 3  # 1: no symbol words, CJK bigrams only at the start of a token, no joined compounds;
+# 2: no year split off letters (FY2019), chunks indexed without their document's label (rag.index.keyword.labels)
 
 # NLTK's English stopword list, written out so no data download is ever needed.
 STOPWORDS = frozenset(
@@ -82,6 +85,7 @@ _TOKEN = re.compile(
 _PARTS = re.compile(rf"{_NUMBER}|{_WORD}")
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _ZERO_FRACTION = re.compile(r"^(\d+)\.0+$")
+_GLUED_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")  # in a word that also has letters: FY2019, 2023Q2
 
 
 @lru_cache(maxsize=1)
@@ -129,6 +133,8 @@ def normalize(text: str) -> str:
 def _word_tokens(word: str) -> list[str]:
     if word in STOPWORDS:
         return []
+    if is_glued_year(word):
+        return [stem(word), _GLUED_YEAR.search(word).group()]  # type: ignore[union-attr]
     return [stem(word)]
 
 
@@ -154,6 +160,23 @@ def analyze(text: str) -> list[str]:
             if all(part.isalpha() for part in parts):
                 tokens.extend(_word_tokens("".join(parts)))
     return tokens
+
+
+def is_glued_year(token: str) -> bool:
+    """Whether a token is a word with a year glued to letters (``fy2019``, ``2023q2``), which :func:`analyze`
+    follows with the year itself: what a passage must hold is the year, not the glued spelling."""
+    return not token.isdigit() and any(ch.isalpha() for ch in token) and _GLUED_YEAR.search(token) is not None
+
+
+def question_terms(text: str) -> list[str]:
+    """The tokens the relevance gate requires of the passages: :func:`analyze`'s, without glued years
+    ("FY2019" is covered by a passage that says 2019)."""
+    return [t for t in analyze(text) if not is_glued_year(t)]
+
+
+def query_terms(text: str) -> list[str]:
+    """A query's distinct tokens, in order: what every keyword backend searches (a repeated word counts once)."""
+    return list(dict.fromkeys(analyze(text)))
 
 
 _CJK_CHAR = re.compile(f"[{_CJK}]")

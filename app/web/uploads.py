@@ -14,7 +14,7 @@ from pathlib import Path
 
 from app.web.helpers import upload_destination
 
-KEPT = frozenset({"added", "replaced", "unchanged", "moved"})  # ingest statuses after which the file is in use
+KEPT = frozenset({"added", "replaced", "reindexed", "unchanged", "moved"})  # ingest statuses after which the file is in use
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ class QuestionOutcome:
     hit_budget: bool = False
     all_evidence_budget: bool = False  # every phrase of the question within the budget
     page_hit5: bool = False
+    doc_hit5: bool = False  # a chunk of the right document among the top 5
     ndcg10: float = 0.0
     refused: bool | None = None  # None when no gate ran
     evidence_score: float | None = None  # the gate's probability that the question is answerable
@@ -131,8 +132,9 @@ def judge(
         if right_doc and outcome.first_hit is None and main in text:
             outcome.first_hit = rank
         gains.append(1.0 if right_doc and any(n in text for n in needles) else 0.0)
-        if rank <= 5 and right_doc and set(chunk.pages) & set(question.pages):
-            outcome.page_hit5 = True
+        if rank <= 5 and right_doc:
+            outcome.doc_hit5 = True
+            outcome.page_hit5 = outcome.page_hit5 or bool(set(chunk.pages) & set(question.pages))
     found = int(sum(gains))
     ideal = max(relevant_total or 0, found)
     dcg = sum(g / math.log2(i + 2) for i, g in enumerate(gains))
@@ -179,6 +181,7 @@ def summarize(outcomes: Sequence[QuestionOutcome]) -> dict[str, Any]:
             row["hit@budget"] = _mean([float(o.hit_budget) for o in answerable])
             row["all_evidence@budget"] = _mean([float(o.all_evidence_budget) for o in answerable])
             row["page_hit@5"] = _mean([float(o.page_hit5) for o in answerable])
+            row["doc_hit@5"] = _mean([float(o.doc_hit5) for o in answerable])
             row["mrr@10"] = _mean([o.reciprocal_rank for o in answerable])
             row["ndcg@10"] = _mean([o.ndcg10 for o in answerable])
         gated = [o for o in group if o.refused is not None]

@@ -6,12 +6,13 @@ import time
 from dataclasses import dataclass
 from typing import Mapping
 
-from rag.analysis import analyze
+from rag.analysis import question_terms
 from rag.errors import ConfigError
 from rag.gate.answer_type import describe, expectation
 from rag.gate.features import DENSE, Evidence, answer_coverage, features, key_words, missing_terms
 from rag.gate.phrases import phrases_missing
 from rag.gate.model import Calibration, GateModel, mode_features, signature
+from rag.index.keyword.labels import DocumentLabel
 from rag.index.keyword.stats import TermStats
 from rag.retrieve.retriever import GATE_PASSAGES, Candidates, SearchResult
 from rag.types import Mode
@@ -51,7 +52,7 @@ ANSWER_COVERAGE = 0.5  # below this share of the question's words beside a figur
 def evidence_of(result: SearchResult, term_stats: TermStats | None) -> Evidence:
     """What the gate looks at for a search result: its first ``GATE_PASSAGES`` ranked hits and raw lists."""
     candidates = result.candidates or Candidates([], [])
-    terms = list(dict.fromkeys(analyze(result.query)))
+    terms = list(dict.fromkeys(question_terms(result.query)))
     doc_count, doc_freq = term_stats(terms) if term_stats is not None and terms else (0, {})
     top = (result.ranked or result.hits)[:GATE_PASSAGES]
     return Evidence(
@@ -63,7 +64,7 @@ def evidence_of(result: SearchResult, term_stats: TermStats | None) -> Evidence:
         rerank=[h.scores["rerank"] for h in top if "rerank" in h.scores],
         doc_count=doc_count,
         doc_freq=dict(doc_freq),
-        titles=[h.title for h in top],
+        titles=[DocumentLabel(h.file, h.title).text for h in top],
     )
 
 

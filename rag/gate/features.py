@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Mapping, Sequence
 
-from rag.analysis import analyze, cjk_share, contains_cjk
+from rag.analysis import analyze, cjk_share, contains_cjk, question_terms
 from rag.gate.answer_type import expectation, holds
-from rag.gate.phrases import WORD, looks_like_a_name, phrases_missing
+from rag.gate.phrases import WORD, looks_like_a_name, phrases_missing, words_of
 from rag.index.keyword.stats import CJK_TOKEN, foreign_terms, idf
 from rag.sentences import passage_sentences
 
@@ -61,7 +61,9 @@ class Evidence:
     rerank: Sequence[float] = ()  # rerank probabilities of the final top passages, when a reranker ran
     doc_count: int = 0  # chunks in the corpus (term statistics)
     doc_freq: Mapping[str, int] = field(default_factory=dict)
-    titles: Sequence[str] = ()  # title of each passage's document (the model reads it with the passage)
+    # label of each passage's document: its file name and title (the keyword index and the model read it with
+    # every passage: "Apple ... FY2016" is answered by a page of APPLE_2016_10K.pdf that names neither)
+    titles: Sequence[str] = ()
 
     @cached_property
     def passage_tokens(self) -> list[list[str]]:
@@ -97,7 +99,7 @@ def _gap(scores: Sequence[float], upto: int = 10) -> float:
 
 def features(evidence: Evidence) -> dict[str, float]:
     """The gate's features for one question (only those its inputs allow)."""
-    terms = list(dict.fromkeys(analyze(evidence.query)))
+    terms = list(dict.fromkeys(question_terms(evidence.query)))
     n = max(evidence.doc_count, 1)
     df = evidence.doc_freq
     foreign = set(unreadable_terms(evidence, terms))
@@ -153,7 +155,7 @@ def unreadable_terms(evidence: Evidence, terms: Sequence[str]) -> list[str]:
     if cjk_terms and passages and not any(contains_cjk(p) for p in passages):
         return cjk_terms
     if not cjk_terms and passages and cjk_share(" ".join(passages)) > 0.5:
-        names = {t for i, w in enumerate(WORD.findall(evidence.query)) if looks_like_a_name(w, i == 0) for t in analyze(w)}
+        names = {t for w, starts in words_of(evidence.query) if looks_like_a_name(w, starts) for t in question_terms(w)}
         return [t for t in terms if t not in names]
     return foreign_terms(terms, evidence.doc_freq)
 
@@ -163,7 +165,7 @@ def answer_coverage(evidence: Evidence) -> float:
     sentences of a top passage holds (with its document's title) while it also holds an answer of the kind
     the question asks for (:func:`rag.gate.answer_type.holds`) and the question's own figures (its year,
     its version)."""
-    terms = list(dict.fromkeys(analyze(evidence.query)))
+    terms = list(dict.fromkeys(question_terms(evidence.query)))
     unreadable = set(unreadable_terms(evidence, terms))
     n = max(evidence.doc_count, 1)
     weights = {t: idf(evidence.doc_freq.get(t, 0), n) for t in terms if t not in unreadable}
@@ -191,9 +193,9 @@ def _missing_entity(query: str, present: set[str], judged: set[str], df: Mapping
     """IDF of the rarest name, code or number of the question (``looks_like_a_name``) that the top passages
     lack: the mark of a near miss ("How many H100 GPUs ...?" over a text about A100s)."""
     worst = 0.0
-    for position, word in enumerate(WORD.findall(query)):
-        tokens = [t for t in analyze(word) if t in judged]
-        if not tokens or not looks_like_a_name(word, position == 0):
+    for word, starts in words_of(query):
+        tokens = [t for t in question_terms(word) if t in judged]
+        if not tokens or not looks_like_a_name(word, starts):
             continue
         absent = [t for t in tokens if t not in present]
         if absent:
@@ -205,11 +207,11 @@ def missing_terms(evidence: Evidence, limit: int = 3) -> list[str]:
     """The question's rarest words that the top passages do not contain (for the refusal reason)."""
     words = WORD.findall(evidence.query)
     passage_terms = set().union(*evidence.passage_terms())
-    unreadable = set(unreadable_terms(evidence, list(dict.fromkeys(analyze(evidence.query)))))
+    unreadable = set(unreadable_terms(evidence, list(dict.fromkeys(question_terms(evidence.query)))))
     n = max(evidence.doc_count, 1)
     found: dict[str, float] = {}
     for word in words:
-        tokens = analyze(word)
+        tokens = question_terms(word)
         if tokens and not any(t in passage_terms for t in tokens):
             if all(CJK_TOKEN.match(t) or t in unreadable for t in tokens):
                 continue
@@ -224,7 +226,7 @@ def key_words(evidence: Evidence, limit: int = 2) -> list[str]:
     n = max(evidence.doc_count, 1)
     weights: dict[str, float] = {}
     for word in WORD.findall(evidence.query):
-        tokens = [t for t in analyze(word) if not CJK_TOKEN.match(t)]
+        tokens = [t for t in question_terms(word) if not CJK_TOKEN.match(t)]
         if tokens:
             weights[word] = max(idf(evidence.doc_freq.get(t, 0), n) for t in tokens)
     return [w for w, _ in sorted(weights.items(), key=lambda item: -item[1])][:limit]

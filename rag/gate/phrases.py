@@ -16,10 +16,23 @@ from __future__ import annotations
 import re
 from typing import Iterable, Sequence
 
-from rag.analysis import analyze
+from rag.analysis import question_terms
 
 WORD = re.compile(r"[^\W_]+(?:[-.@/][^\W_]+)*")
 SLACK = 2  # tokens that may stand between a phrase's tokens ("Llama 2 (7B)" still holds "Llama 2")
+
+
+_SENTENCE_ENDS = ".?!:;。？！"
+
+
+def words_of(question: str) -> list[tuple[str, bool]]:
+    """The question's words as written, each with whether it starts a sentence ("What ...? Answer from the
+    income statement.": both "What" and "Answer" do), where a capital says nothing about a name."""
+    words: list[tuple[str, bool]] = []
+    for match in WORD.finditer(question):
+        before = question[: match.start()].rstrip()
+        words.append((match.group(), not before or before[-1] in _SENTENCE_ENDS))
+    return words
 
 
 def _digits(text: str) -> bool:
@@ -39,12 +52,13 @@ def looks_like_a_name(word: str, first: bool) -> bool:
 
 def key_phrases(question: str) -> list[str]:
     """The question's key phrases as written (see the module docstring), each with two tokens or more."""
-    words = WORD.findall(question)
+    written = words_of(question)
+    words = [w for w, _ in written]
     phrases: list[str] = []
     i = 0
     while i < len(words):
         word = words[i]
-        if not _digits(word) and looks_like_a_name(word, i == 0):
+        if not _digits(word) and looks_like_a_name(word, written[i][1]):
             j = i + 1
             while j < len(words) and _digits(words[j]):
                 j += 1
@@ -52,10 +66,10 @@ def key_phrases(question: str) -> list[str]:
                 phrases.append(" ".join(words[i:j]))
                 i = j
                 continue
-        elif _digits(word) and any(ch.isalpha() for ch in word) and len(analyze(word)) >= 2:
+        elif _digits(word) and any(ch.isalpha() for ch in word) and len(question_terms(word)) >= 2:
             phrases.append(word)
         i += 1
-    return [p for p in phrases if len(analyze(p)) >= 2]
+    return [p for p in phrases if len(question_terms(p)) >= 2]
 
 
 def together(phrase_tokens: Sequence[str], text_tokens: Sequence[str]) -> bool:
@@ -145,7 +159,7 @@ def phrases_missing(question: str, texts: Iterable[Sequence[str]], titles: Itera
     texts, titles = list(texts), list(titles)
     missing = []
     for phrase in key_phrases(question):
-        tokens = analyze(phrase)
+        tokens = question_terms(phrase)
         version = {t for t in tokens if _digits(t)}
         if any(together(tokens, t) for t in texts + titles) or any(version <= set(t) for t in titles):
             continue

@@ -201,6 +201,10 @@ class Catalog:
         """The same file content now lives at another path (the file was moved or renamed)."""
         self._db.execute("UPDATE documents SET path = ? WHERE doc_id = ?", (path, doc_id))
 
+    def set_fingerprint(self, doc_id: str, fingerprint: str) -> None:
+        """What now produced the document's index entries (after its keyword entries were rebuilt)."""
+        self._db.execute("UPDATE documents SET fingerprint = ? WHERE doc_id = ?", (fingerprint, doc_id))
+
     def mark_deleting(self, doc_id: str) -> None:
         self._db.execute("UPDATE documents SET status = ? WHERE doc_id = ?", (DELETING, doc_id))
 

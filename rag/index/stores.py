@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from rag.index.catalog import PENDING, Catalog
 from rag.index.keyword.base import KeywordIndex
+from rag.index.keyword.labels import DocumentLabel
 from rag.index.vectors import ChromaStore
 from rag.types import Chunk, DocumentRecord, ReadingReport, TextLine
 
@@ -46,12 +48,29 @@ class Stores:
         """Write one document to every store and publish it; then drop the versions it replaces."""
         self.catalog.add_pending(doc_id, path, sha256, title, pages, chunks, fingerprint, page_labels, reading,
                                  page_lines)
-        self.keyword.add(chunks, {doc_id: title})
+        self.keyword.add(chunks, {doc_id: DocumentLabel(Path(path).name, title)})
         self.vectors.add(chunks, vectors)
         self.catalog.publish(doc_id, replaces=replaces)
         for old in replaces:
             if old != doc_id:
                 self._erase(old)
+
+    def relocate(self, doc_id: str, path: str) -> None:
+        """The same file now lives at ``path``: the catalog follows, and the keyword entries take the new file
+        name (part of every chunk's label terms)."""
+        self.catalog.relocate(doc_id, path)
+        self.reindex_keywords(doc_id)
+
+    def reindex_keywords(self, doc_id: str, fingerprint: str | None = None) -> None:
+        """Rebuild one document's keyword entries from the catalog's chunks (its label, or the analyzer, has
+        changed; its chunks and vectors have not); then record ``fingerprint`` when given. Replacing a chunk's
+        entry is atomic, so a crash in between only leaves the work to be done again."""
+        record = self.catalog.get(doc_id)
+        if record is None:
+            return
+        self.keyword.add(self.catalog.chunks_of(doc_id), {doc_id: DocumentLabel(Path(record.path).name, record.title)})
+        if fingerprint is not None:
+            self.catalog.set_fingerprint(doc_id, fingerprint)
 
     def remove_document(self, doc_id: str) -> None:
         """Hide a document at once, then remove it from every store."""

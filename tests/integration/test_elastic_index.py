@@ -15,6 +15,7 @@ from rag.errors import BackendUnavailable
 from app.workspace import open_keyword_index
 from rag.index.keyword.base import KeywordIndex
 from rag.index.keyword.elastic import ElasticsearchIndex
+from rag.index.keyword.labels import LABEL_WEIGHT, DocumentLabel
 from rag.settings import Settings
 from rag.types import Chunk, chunk_id_for
 from tests.servers import free_port
@@ -37,7 +38,7 @@ CORPUS = [
     chunk("docb", 1, "Runs of the benchmark were repeated; each run used 8 GPUs for 41 hours."),
     chunk("docc", 0, "模型的参数量是七十亿，训练数据来自公开语料。"),
 ]
-TITLES = {"doca": "Attention Is All You Need", "docb": "Zero Trust", "docc": "模型"}
+LABELS = {"doca": DocumentLabel("vaswani2017.pdf", "Attention Is All You Need"), "docb": DocumentLabel("sp800-207.pdf")}
 
 
 @server
@@ -48,18 +49,25 @@ def test_implements_the_keyword_index_protocol(es_index: ElasticsearchIndex):
 
 @server
 def test_added_chunks_are_found_by_a_stemmed_query(es_index: ElasticsearchIndex):
-    es_index.add(CORPUS, TITLES)
+    es_index.add(CORPUS)
     assert ids(es_index.search("running", 5)) == [chunk_id_for("docb", 1)]
 
 
 @server
 def test_results_are_chunk_ids_with_positive_scores_best_first(es_index: ElasticsearchIndex):
-    es_index.add(CORPUS, TITLES)
+    es_index.add(CORPUS)
     results = es_index.search("trust attention", 5)
     assert {chunk_id_for("doca", 0), chunk_id_for("docb", 0)} == set(ids(results))
     scores = [score for _, score in results]
     assert all(score > 0 for score in scores)
     assert scores == sorted(scores, reverse=True)
+
+
+@server
+def test_every_chunk_of_a_document_is_found_by_its_file_name(es_index: ElasticsearchIndex):
+    es_index.add(CORPUS, LABELS)
+    assert set(ids(es_index.search("vaswani2017", 5))) == {chunk_id_for("doca", 0), chunk_id_for("doca", 1)}
+    assert set(ids(es_index.search("SP800-207", 5))) == {chunk_id_for("docb", 0), chunk_id_for("docb", 1)}
 
 
 @server
@@ -165,13 +173,15 @@ def test_the_index_is_visible_to_a_new_client(es_index: ElasticsearchIndex, es_u
 
 @server
 def test_stored_fields_keep_text_pages_and_title(es_index: ElasticsearchIndex):
-    es_index.add(CORPUS, TITLES)
+    es_index.add(CORPUS, LABELS)
     source = es_index._client.get(index=es_index.index, id=chunk_id_for("doca", 1))["_source"]
     assert source["text"] == CORPUS[1].text
     assert (source["page_start"], source["page_end"]) == (7, 8)
     assert source["title"] == "Attention Is All You Need"
     assert source["doc_id"] == "doca" and source["chunk_id"] == chunk_id_for("doca", 1)
-    assert source["keywords"].split() == ["train", "base", "model", "100000", "step", "reach", "41.8", "bleu"]
+    label = ["vaswani2017", "2017", "attent", "need"]  # the label's terms follow the text's, LABEL_WEIGHT times
+    assert source["keywords"].split() == ["train", "base", "model", "100000", "step", "reach", "41.8", "bleu",
+                                          *label * LABEL_WEIGHT]
 
 
 @server

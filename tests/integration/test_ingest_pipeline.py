@@ -122,6 +122,29 @@ def test_a_moved_file_keeps_its_chunks_under_the_new_path(make_workspace, tmp_pa
     assert workspace.search("zephyr", mode="keyword").hits[0].file == "renamed.pdf"
 
 
+def test_a_question_naming_the_company_and_year_finds_that_filing_among_look_alikes(make_workspace, tmp_path: Path) -> None:
+    # filings of different years and companies with the same statement page: only the file name says whose and
+    # which year it is
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    page = ["Consolidated statements of operations.", "Net sales 4,120 3,980 3,650. Operating income 610 580 540."]
+    for copy, name in enumerate(("ACME_2018_10K", "ACME_2019_10K", "ACME_2020_10K", "ZENITH_2019_10K")):
+        make_pdf(folder / f"{name}.pdf", [page + ["Printed copy" + "." * (copy + 1)]])  # another file each
+    workspace = make_workspace()
+    workspace.ingest(sorted(folder.glob("*.pdf")))
+    assert workspace.search("What were ACME's net sales in FY2019?", mode="hybrid").hits[0].file == "ACME_2019_10K.pdf"
+
+
+def test_a_renamed_file_is_found_by_its_new_name_not_its_old_one(make_workspace, tmp_path: Path) -> None:
+    folder = _corpus(tmp_path / "pdfs")
+    workspace = make_workspace()
+    workspace.ingest([folder / "alpha.pdf"])
+    (folder / "alpha.pdf").rename(folder / "windpark-2019.pdf")
+    workspace.ingest([folder / "windpark-2019.pdf"])
+    assert workspace.search("windpark", mode="keyword").hits[0].file == "windpark-2019.pdf"
+    assert workspace.search("alpha", mode="keyword").hits == []
+
+
 def test_changing_the_chunk_size_reingests_the_documents(make_workspace, tmp_path: Path) -> None:
     files = sorted(_corpus(tmp_path / "pdfs").glob("*.pdf"))
     make_workspace().ingest(files)
@@ -147,17 +170,34 @@ def test_the_parse_workers_setting_picks_where_pdfs_are_read_and_the_flag_overri
     assert ingest_options(load_settings()).parse_workers == 1
 
 
-def test_a_new_keyword_analyzer_reingests_the_documents(make_workspace, tmp_path: Path, monkeypatch) -> None:
+def test_a_new_keyword_analyzer_rebuilds_the_keyword_index_without_reembedding(
+    make_workspace, tmp_path: Path, monkeypatch, embedder
+) -> None:
     import ingest.pipeline
+    import rag.index.keyword.fts5
+    from rag.index.keyword.labels import chunk_terms
 
     files = sorted(_corpus(tmp_path / "pdfs").glob("*.pdf"))
     make_workspace().ingest(files)
     monkeypatch.setattr(ingest.pipeline, "ANALYZER_VERSION", ingest.pipeline.ANALYZER_VERSION + 1)
+    monkeypatch.setattr(rag.index.keyword.fts5, "chunk_terms", lambda text, label=(): [*chunk_terms(text, label), "newtoken"])
+    monkeypatch.setattr(embedder, "embed_passages", lambda texts: pytest.fail("re-embedded"))
     workspace = make_workspace()
     report = workspace.ingest(files)
-    assert [r.status for r in report.results] == ["replaced", "replaced"]
+    assert [r.status for r in report.results] == ["reindexed", "reindexed"]
+    assert len(workspace.search("newtoken", mode="keyword").hits) == workspace.catalog.count_chunks()
     assert workspace.keyword.count() == workspace.vectors.count() == workspace.catalog.count_chunks()
     assert [r.status for r in workspace.ingest(files).results] == ["unchanged", "unchanged"]
+
+
+def test_a_new_embedding_model_is_not_a_keyword_only_change() -> None:
+    from ingest.pipeline import keyword_only_change
+
+    old = "v1;chunk=256;overlap=0.15;embed=minilm;analyzer=2"
+    assert keyword_only_change(old, "v1;chunk=256;overlap=0.15;embed=minilm;analyzer=3")
+    assert not keyword_only_change(old, "v1;chunk=256;overlap=0.15;embed=e5;analyzer=3")
+    assert not keyword_only_change(old, "v1;chunk=256;overlap=0.15;embed=minilm;analyzer=3;tables=kept")
+    assert not keyword_only_change(old, old)
 
 
 def test_a_removed_document_is_gone_from_every_store(make_workspace, tmp_path: Path) -> None:

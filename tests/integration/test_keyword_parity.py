@@ -16,6 +16,7 @@ import pytest
 
 from rag.index.keyword.elastic import ElasticsearchIndex
 from rag.index.keyword.fts5 import Fts5Index
+from rag.index.keyword.labels import DocumentLabel
 from rag.types import Chunk, chunk_id_for
 
 pytestmark = pytest.mark.server
@@ -164,8 +165,9 @@ def test_real_papers_give_the_same_top_ten_for_the_dev_questions(tmp_path: Path,
             text = " ".join(words[start : start + 150])
             chunks.append(Chunk(chunk_id_for(doc_id, i), doc_id, i, text, 1, 1, 0, len(text)))
     questions = [json.loads(line)["question"] for line in (shared_dir / "eval" / "dev-questions.jsonl").open()]
+    labels = {c.doc_id: DocumentLabel(f"{c.doc_id}.pdf") for c in chunks}  # "attention-1706.03762": a label each
     with Fts5Index(tmp_path / "keyword.sqlite3") as fts:
-        fts.add(chunks)
-        es_index.add(chunks)
+        fts.add(chunks, labels)
+        es_index.add(chunks, labels)
         for question in questions:
             assert_same_ranking(fts.search(question, 15), es_index.search(question, 15), top=10)

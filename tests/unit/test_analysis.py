@@ -185,3 +185,12 @@ def test_accented_letters_are_kept_as_letters():
 def test_analysis_is_deterministic():
     text = "Attention Is All You Need — 41.8 BLEU, 参数量"
     assert analyze(text) == analyze(text)
+
+
+def test_a_year_written_against_letters_also_gives_the_year():
+    assert analyze("FY2019 revenue") == ["fy2019", "2019", "revenu"]
+    assert analyze("the 2023Q2 report") == ["2023q2", "2023", "report"]
+
+
+def test_digits_against_letters_that_are_no_year_stay_one_token():
+    assert analyze("H100 ESP32 fy19 abc12345") == ["h100", "esp32", "fy19", "abc12345"]

@@ -228,3 +228,22 @@ def test_a_refusal_for_a_figure_no_passage_gives_says_so():
     decision = gate.decide(evidence, "keyword")
     assert not decision.answerable
     assert decision.reason.startswith("the passages give no figure for ")
+
+
+def test_a_capitalised_word_that_starts_a_later_sentence_is_not_a_missing_name():
+    f = features(_evidence("What were the net sales? Answer from the income statement.", ["Net sales rose; income statement."]))
+    assert f["missing_entity"] == 0.0
+
+
+def test_a_fiscal_year_is_covered_by_a_passage_that_gives_the_year():
+    f = features(_evidence("What were the net sales in FY2019?", ["Net sales in 2019 were 4,120."]))
+    assert f["missing_entity"] == 0.0
+    assert f["coverage_union"] == pytest.approx(1.0)
+
+
+def test_a_name_only_the_documents_file_name_holds_is_covered():
+    from rag.index.keyword.labels import DocumentLabel
+
+    label = DocumentLabel("ACME_2019_10K.pdf", "0000320193-19-000119").text
+    f = features(_evidence("What were ACME's net sales in FY2019?", ["Net sales 4,120 3,980."], titles=[label]))
+    assert f["missing_entity"] == 0.0 and f["coverage_union"] == pytest.approx(1.0)

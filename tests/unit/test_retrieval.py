@@ -17,6 +17,7 @@ from rag.index.keyword.fts5 import Fts5Index
 from rag.index.stores import Stores
 from rag.index.vectors import ChromaStore
 from rag.retrieve.retriever import RetrievalConfig, Retriever
+from rag.index.keyword.labels import DocumentLabel
 from rag.types import Chunk, Mode
 
 TEXTS = [
@@ -60,7 +61,7 @@ def stores(tmp_path: Path) -> Stores:
                                   chunks=chunks, vectors=embedder.embed_passages(TEXTS), fingerprint="t")
         else:  # written but never published: must stay invisible
             stores.catalog.add_pending(doc_id, f"/d/{doc_id}.pdf", doc_id * 4, "Draft", 6, chunks, "t")
-            stores.keyword.add(chunks)
+            stores.keyword.add(chunks, {doc_id: DocumentLabel(f"{doc_id}.pdf", "Draft")})  # as long as the ready one's
             stores.vectors.add(chunks, embedder.embed_passages(TEXTS))
     yield stores
     stores.close()

@@ -1,13 +1,15 @@
 """The interface every keyword backend implements.
 
-Backends index and search the tokens of ``rag.analysis.analyze`` (never their own analysis) and rank them
+Backends index the tokens of ``rag.index.keyword.labels.chunk_terms`` (the chunk's ``rag.analysis.analyze``
+tokens and its document's label terms) and search those of ``analyze`` (never their own analysis) and rank them
 with BM25 (k1=1.2, b=0.75), so the same query returns the same chunks whichever backend is configured.
 """
 
 from __future__ import annotations
 
-from typing import Collection, Protocol, Sequence, runtime_checkable
+from typing import Collection, Mapping, Protocol, Sequence, runtime_checkable
 
+from rag.index.keyword.labels import DocumentLabel
 from rag.types import Chunk
 
 
@@ -15,8 +17,9 @@ from rag.types import Chunk
 class KeywordIndex(Protocol):
     name: str
 
-    def add(self, chunks: Sequence[Chunk], titles: dict[str, str] | None = None) -> None:
-        """Index chunks (idempotent: re-adding a chunk id replaces it). ``titles`` maps doc_id to title."""
+    def add(self, chunks: Sequence[Chunk], labels: Mapping[str, DocumentLabel] | None = None) -> None:
+        """Index chunks (idempotent: re-adding a chunk id replaces it). ``labels`` maps doc_id to the
+        document's label, whose terms are indexed with each of its chunks (``labels.chunk_terms``)."""
 
     def delete_document(self, doc_id: str) -> None:
         """Remove every chunk of one document (no error when there is none)."""

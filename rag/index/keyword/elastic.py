@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from contextlib import contextmanager
-from typing import Any, Collection, Iterator, Sequence
+from typing import Any, Collection, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import urllib3
@@ -49,8 +49,9 @@ from elasticsearch import (
     helpers,
 )
 
-from rag.analysis import analyze
+from rag.analysis import query_terms
 from rag.errors import BackendUnavailable, RagError
+from rag.index.keyword.labels import DocumentLabel, chunk_terms, label_terms
 from rag.types import Chunk
 
 log = logging.getLogger(__name__)
@@ -222,21 +223,22 @@ class ElasticsearchIndex:
                         raise
 
     # --- writing ----------------------------------------------------------------------------------
-    def add(self, chunks: Sequence[Chunk], titles: dict[str, str] | None = None) -> None:
+    def add(self, chunks: Sequence[Chunk], labels: Mapping[str, DocumentLabel] | None = None) -> None:
         """Bulk-index chunks (the chunk id is the document id, so re-adding replaces), then refresh."""
         if not chunks:
             return
         self._ensure_index()
-        titles = titles or {}
+        labels = labels or {}
+        named = label_terms(chunks, labels)
         actions = [
             {
                 "_op_type": "index",
                 "_index": self.index,
                 "_id": chunk.chunk_id,
                 "_source": {
-                    "keywords": " ".join(analyze(chunk.text)),
+                    "keywords": " ".join(chunk_terms(chunk.text, named.get(chunk.doc_id, ()))),
                     "text": chunk.text,
-                    "title": titles.get(chunk.doc_id, ""),
+                    "title": labels[chunk.doc_id].title if chunk.doc_id in labels else "",
                     "doc_id": chunk.doc_id,
                     "chunk_id": chunk.chunk_id,
                     "page_start": chunk.page_start,
@@ -268,7 +270,7 @@ class ElasticsearchIndex:
 
     # --- reading ----------------------------------------------------------------------------------
     def search(self, query: str, limit: int, docs: Collection[str] | None = None) -> list[tuple[str, float]]:
-        terms = list(dict.fromkeys(analyze(query)))  # distinct tokens, as the FTS5 index does
+        terms = query_terms(query)  # as the FTS5 index searches
         if not terms or limit <= 0 or (docs is not None and not docs):
             return []
         matching: dict[str, Any] = {"should": [{"term": {"keywords": term}} for term in terms]}

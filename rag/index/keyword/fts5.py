@@ -49,12 +49,13 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection, Iterator, Sequence
+from typing import Collection, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from rag.analysis import analyze
+from rag.analysis import query_terms
 from rag.errors import BackendUnavailable
+from rag.index.keyword.labels import DocumentLabel, chunk_terms, label_terms
 from rag.types import Chunk
 
 log = logging.getLogger(__name__)
@@ -130,11 +131,6 @@ def lucene_length(length: int) -> int:
 def lucene_idf(doc_freq: int, doc_count: int) -> float:
     """Lucene's BM25 IDF: ln(1 + (N - n + 0.5) / (n + 0.5)); always positive."""
     return math.log(1.0 + (doc_count - doc_freq + 0.5) / (doc_freq + 0.5))
-
-
-def query_terms(query: str) -> list[str]:
-    """Distinct analyzer tokens of a query, in order (a repeated word counts once, in every backend)."""
-    return list(dict.fromkeys(analyze(query)))
 
 
 def _batches(items: Sequence[str], size: int = _BATCH) -> Iterator[Sequence[str]]:
@@ -268,12 +264,13 @@ class Fts5Index:
         return version
 
     # --- writing ----------------------------------------------------------------------------------
-    def add(self, chunks: Sequence[Chunk], titles: dict[str, str] | None = None) -> None:
-        """Index chunks in one transaction; a chunk id already present is replaced. Titles are not indexed."""
+    def add(self, chunks: Sequence[Chunk], labels: Mapping[str, DocumentLabel] | None = None) -> None:
+        """Index chunks in one transaction; a chunk id already present is replaced."""
         latest = {chunk.chunk_id: chunk for chunk in chunks}  # a repeated id in one batch: the last wins
         if not latest:
             return
-        analyzed = [(chunk, analyze(chunk.text)) for chunk in latest.values()]
+        named = label_terms(list(latest.values()), labels or {})
+        analyzed = [(chunk, chunk_terms(chunk.text, named.get(chunk.doc_id, ()))) for chunk in latest.values()]
         with self._transaction(write=True) as conn:
             self._delete_rows(conn, "chunk_id", list(latest))
             for chunk, tokens in analyzed:
