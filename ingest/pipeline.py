@@ -30,6 +30,7 @@ from ingest.readers import DocumentReader, InProcessReader, ReadOptions, ReadPdf
 from rag.analysis import ANALYZER_VERSION
 from rag.errors import BackendUnavailable, DocumentError
 from rag.index.embeddings import PassageEmbedder
+from rag.index.labels import DocumentLabel, passage_to_embed
 from rag.index.stores import Stores
 from rag.types import DocumentRecord, ParsedDocument, ReadingReport, doc_id_for
 
@@ -128,12 +129,13 @@ class IngestEvent:
 
 
 def fingerprint(options: IngestOptions, embedder_name: str, analyzer_version: int) -> str:
-    """What produced a document's chunks and index entries (chunking, embedding model, keyword analyzer, OCR
-    mode): when it changes, the document is re-ingested. The OCR mode and keeping tables whole count only
+    """What produced a document's chunks and index entries (chunking, embedding model and what it reads: each
+    chunk after its document's label, keyword analyzer, OCR mode): when it changes, the document is re-ingested
+    (only its keyword entries are rebuilt when the analyzer alone changed). The OCR mode and keeping tables whole count only
     when they are not the default, so documents ingested before either existed are not all read again."""
     ocr = "" if options.ocr.mode == "auto" else f";ocr={options.ocr.mode}"
     tables = ";tables=kept" if options.keep_tables else ""
-    return (f"v1;chunk={options.chunk_tokens};overlap={options.chunk_overlap};embed={embedder_name};"
+    return (f"v1;chunk={options.chunk_tokens};overlap={options.chunk_overlap};embed={embedder_name}+label;"
             f"analyzer={analyzer_version}{ocr}{tables}")
 
 
@@ -384,7 +386,8 @@ class IngestPipeline:
             return FileResult(name, "failed", reason="no text to index", reading=document.reading)
 
         started = time.perf_counter()
-        vectors = self.embedder.embed_passages([c.text for c in chunks])
+        label = DocumentLabel(Path(name).name, document.title)
+        vectors = self.embedder.embed_passages([passage_to_embed(label, c.text) for c in chunks])
         times.embed += time.perf_counter() - started
 
         started = time.perf_counter()

@@ -29,7 +29,7 @@ import unicodedata
 from functools import lru_cache
 
 ANALYZER_VERSION = 3  # 1: no symbol words, CJK bigrams only at the start of a token, no joined compounds;
-# 2: no year split off letters (FY2019), chunks indexed without their document's label (rag.index.keyword.labels)
+# 2: no year split off letters (FY2019), chunks indexed without their document's label (rag.index.labels)
 
 # NLTK's English stopword list, written out so no data download is ever needed.
 STOPWORDS = frozenset(

@@ -12,7 +12,7 @@ from rag.gate.answer_type import describe, expectation
 from rag.gate.features import DENSE, Evidence, answer_coverage, features, key_words, missing_terms
 from rag.gate.phrases import phrases_missing
 from rag.gate.model import Calibration, GateModel, mode_features, signature
-from rag.index.keyword.labels import DocumentLabel
+from rag.index.labels import DocumentLabel
 from rag.index.keyword.stats import TermStats
 from rag.retrieve.retriever import GATE_PASSAGES, Candidates, SearchResult
 from rag.types import Mode

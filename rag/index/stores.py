@@ -16,7 +16,7 @@ import numpy as np
 
 from rag.index.catalog import PENDING, Catalog
 from rag.index.keyword.base import KeywordIndex
-from rag.index.keyword.labels import DocumentLabel
+from rag.index.labels import DocumentLabel
 from rag.index.vectors import ChromaStore
 from rag.types import Chunk, DocumentRecord, ReadingReport, TextLine
 
@@ -57,7 +57,8 @@ class Stores:
 
     def relocate(self, doc_id: str, path: str) -> None:
         """The same file now lives at ``path``: the catalog follows, and the keyword entries take the new file
-        name (part of every chunk's label terms)."""
+        name (part of every chunk's label terms). The vectors keep the name they were embedded with until the
+        file's content changes (embedding again is what moving a file avoids)."""
         self.catalog.relocate(doc_id, path)
         self.reindex_keywords(doc_id)
 

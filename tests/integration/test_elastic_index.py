@@ -15,7 +15,7 @@ from rag.errors import BackendUnavailable
 from app.workspace import open_keyword_index
 from rag.index.keyword.base import KeywordIndex
 from rag.index.keyword.elastic import ElasticsearchIndex
-from rag.index.keyword.labels import LABEL_WEIGHT, DocumentLabel
+from rag.index.labels import LABEL_WEIGHT, DocumentLabel
 from rag.settings import Settings
 from rag.types import Chunk, chunk_id_for
 from tests.servers import free_port

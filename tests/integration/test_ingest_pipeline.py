@@ -133,6 +133,7 @@ def test_a_question_naming_the_company_and_year_finds_that_filing_among_look_ali
     workspace = make_workspace()
     workspace.ingest(sorted(folder.glob("*.pdf")))
     assert workspace.search("What were ACME's net sales in FY2019?", mode="hybrid").hits[0].file == "ACME_2019_10K.pdf"
+    assert workspace.search("Zenith's net sales", mode="dense").hits[0].file == "ZENITH_2019_10K.pdf"  # embedded too
 
 
 def test_a_renamed_file_is_found_by_its_new_name_not_its_old_one(make_workspace, tmp_path: Path) -> None:
@@ -175,7 +176,7 @@ def test_a_new_keyword_analyzer_rebuilds_the_keyword_index_without_reembedding(
 ) -> None:
     import ingest.pipeline
     import rag.index.keyword.fts5
-    from rag.index.keyword.labels import chunk_terms
+    from rag.index.labels import chunk_terms
 
     files = sorted(_corpus(tmp_path / "pdfs").glob("*.pdf"))
     make_workspace().ingest(files)

@@ -16,7 +16,7 @@ import pytest
 
 from rag.index.keyword.elastic import ElasticsearchIndex
 from rag.index.keyword.fts5 import Fts5Index
-from rag.index.keyword.labels import DocumentLabel
+from rag.index.labels import DocumentLabel
 from rag.types import Chunk, chunk_id_for
 
 pytestmark = pytest.mark.server

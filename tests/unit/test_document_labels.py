@@ -1,7 +1,14 @@
 """A document's label: the terms of its file name and title, indexed with every chunk of it."""
 
 from rag.analysis import analyze
-from rag.index.keyword.labels import LABEL_WEIGHT, MAX_LABEL_TERMS, DocumentLabel, chunk_terms, split_closed_up
+from rag.index.labels import (
+    LABEL_WEIGHT,
+    MAX_LABEL_TERMS,
+    DocumentLabel,
+    chunk_terms,
+    passage_to_embed,
+    split_closed_up,
+)
 
 
 def test_a_file_name_is_split_at_underscores_hyphens_and_dots():
@@ -37,3 +44,12 @@ def test_a_word_is_not_split_into_words_the_document_does_not_use():
 def test_a_long_title_adds_a_bounded_number_of_terms():
     title = " ".join(f"word{i}x" for i in range(40))
     assert len(DocumentLabel("a.pdf", title).terms()) == MAX_LABEL_TERMS
+
+
+def test_the_embedding_model_reads_the_label_on_a_line_before_the_chunk():
+    label = DocumentLabel("APPLE_2016_10K.pdf", "Form 10-K")
+    assert passage_to_embed(label, "Net sales 215,639.") == "APPLE 2016 10K Form 10-K\nNet sales 215,639."
+
+
+def test_a_document_without_a_label_is_embedded_as_its_chunk_alone():
+    assert passage_to_embed(DocumentLabel(), "Net sales 215,639.") == "Net sales 215,639."

@@ -242,7 +242,7 @@ def test_a_fiscal_year_is_covered_by_a_passage_that_gives_the_year():
 
 
 def test_a_name_only_the_documents_file_name_holds_is_covered():
-    from rag.index.keyword.labels import DocumentLabel
+    from rag.index.labels import DocumentLabel
 
     label = DocumentLabel("ACME_2019_10K.pdf", "0000320193-19-000119").text
     f = features(_evidence("What were ACME's net sales in FY2019?", ["Net sales 4,120 3,980."], titles=[label]))

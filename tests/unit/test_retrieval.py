@@ -17,7 +17,7 @@ from rag.index.keyword.fts5 import Fts5Index
 from rag.index.stores import Stores
 from rag.index.vectors import ChromaStore
 from rag.retrieve.retriever import RetrievalConfig, Retriever
-from rag.index.keyword.labels import DocumentLabel
+from rag.index.labels import DocumentLabel
 from rag.types import Chunk, Mode
 
 TEXTS = [

@@ -1,6 +1,6 @@
 """The interface every keyword backend implements.
 
-Backends index the tokens of ``rag.index.keyword.labels.chunk_terms`` (the chunk's ``rag.analysis.analyze``
+Backends index the tokens of ``rag.index.labels.chunk_terms`` (the chunk's ``rag.analysis.analyze``
 tokens and its document's label terms) and search those of ``analyze`` (never their own analysis) and rank them
 with BM25 (k1=1.2, b=0.75), so the same query returns the same chunks whichever backend is configured.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Collection, Mapping, Protocol, Sequence, runtime_checkable
 
-from rag.index.keyword.labels import DocumentLabel
+from rag.index.labels import DocumentLabel
 from rag.types import Chunk
 
 

@@ -51,7 +51,7 @@ from elasticsearch import (
 
 from rag.analysis import query_terms
 from rag.errors import BackendUnavailable, RagError
-from rag.index.keyword.labels import DocumentLabel, chunk_terms, label_terms
+from rag.index.labels import DocumentLabel, chunk_terms, label_terms
 from rag.types import Chunk
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,8 @@ company's different years look alike, and a table page rarely repeats the compan
 the title say which filing it is. So the keyword index adds the analyzer tokens of a document's *label* (its
 file name, split at ``_``, ``-`` and ``.``, and its title) to every chunk of it, ``LABEL_WEIGHT`` times each:
 BM25 then weighs a named company, year or paper by its rarity, like a boosted title field, and a question that
-names no document is ranked as before, up to the slightly longer chunks. The dense side is unchanged (nothing more is embedded).
+names no document is ranked as before, up to the slightly longer chunks. The embedding model reads the label
+too, on a line before each chunk (:func:`passage_to_embed`).
 
 File names often close names up ("GENERALMILLS_2019_10K.pdf", "AMERICANWATERWORKS"), where a question writes
 "General Mills": a closed-up word of the label also gives the two or three words it is made of, when the
@@ -92,6 +93,15 @@ def label_terms(chunks: Sequence[Chunk], labels: Mapping[str, DocumentLabel]) ->
         if chunk.doc_id in labels:
             texts.setdefault(chunk.doc_id, []).append(chunk.text)
     return {doc_id: labels[doc_id].terms(plain_words(t)) for doc_id, t in texts.items()}
+
+
+def passage_to_embed(label: DocumentLabel, text: str) -> str:
+    """What the embedding model reads for one chunk: its document's label on a line of its own, then the chunk.
+    The model reads at most its token limit, so a chunk that fills the budget loses a few tokens at its end
+    (the next chunk's overlap holds them): embedding costs the same, and a page that never names its company,
+    year or paper is embedded as that document's page."""
+    head = label.text
+    return f"{head}\n{text}" if head else text
 
 
 def chunk_terms(text: str, label: Sequence[str] = ()) -> list[str]:
