@@ -12,6 +12,7 @@ import os
 import signal
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -66,6 +67,16 @@ def test_a_worker_reads_what_the_main_process_would(make_workspace, tmp_path: Pa
     assert not _workers(), "the worker outlived the run"
 
 
+@pytest.fixture
+def ctrl_c_as_in_a_terminal() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt, as in a terminal, also when the tests run as a background job of a
+    shell (which starts it with SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c_as_in_a_terminal")
 def test_ctrl_c_stops_the_worker_and_frees_the_lock(make_workspace, tmp_path: Path) -> None:
     folder = tmp_path / "pdfs"
     folder.mkdir()
