@@ -4,6 +4,7 @@ from rag.analysis import analyze
 from rag.index.labels import (
     LABEL_WEIGHT,
     MAX_LABEL_TERMS,
+    MAX_LABEL_WORDS_EMBEDDED,
     DocumentLabel,
     chunk_terms,
     passage_to_embed,
@@ -49,6 +50,11 @@ def test_a_long_title_adds_a_bounded_number_of_terms():
 def test_the_embedding_model_reads_the_label_on_a_line_before_the_chunk():
     label = DocumentLabel("APPLE_2016_10K.pdf", "Form 10-K")
     assert passage_to_embed(label, "Net sales 215,639.") == "APPLE 2016 10K Form 10-K\nNet sales 215,639."
+
+
+def test_a_long_title_is_cut_before_the_embedding_model_reads_it():
+    head, _ = passage_to_embed(DocumentLabel("a.pdf", " ".join(["word"] * 100)), "Text.").split("\n")
+    assert len(head.split()) == MAX_LABEL_WORDS_EMBEDDED
 
 
 def test_a_document_without_a_label_is_embedded_as_its_chunk_alone():
