@@ -165,7 +165,9 @@ def analyze(text: str) -> list[str]:
 def is_glued_year(token: str) -> bool:
     """Whether a token is a word with a year glued to letters (``fy2019``, ``2023q2``), which :func:`analyze`
     follows with the year itself: what a passage must hold is the year, not the glued spelling."""
-    return not token.isdigit() and any(ch.isalpha() for ch in token) and _GLUED_YEAR.search(token) is not None
+    if token.isalpha() or token.isdigit():  # most words: decided without the pattern (analyze calls this per word)
+        return False
+    return _GLUED_YEAR.search(token) is not None and any(ch.isalpha() for ch in token)
 
 
 def question_terms(text: str) -> list[str]:
