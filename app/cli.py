@@ -233,7 +233,7 @@ def _watch(paths: list[str], password: str | None, settle: float, poll: float | 
 
 
 def _print_result(result) -> None:  # noqa: ANN001
-    from app.web.helpers import plural
+    from app.web.helpers import tables_note
 
     name = escape(Path(result.path).name)
     if result.status == "failed":
@@ -241,7 +241,7 @@ def _print_result(result) -> None:  # noqa: ANN001
     elif result.status in ("added", "replaced"):
         reading = result.reading
         attention = f" [yellow]({escape(reading.summary())})[/]" if reading is not None and reading.needs_attention else ""
-        tables = f", {plural(reading.tables, 'table')}" if reading is not None and reading.tables else ""
+        tables = tables_note(reading, ", {}")
         console.print(f"[green]✓ {name}[/]: {result.status}, {result.pages} pages{tables}, {result.chunks} chunks{attention}",
                       highlight=False)
     elif result.status == "not processed":

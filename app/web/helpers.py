@@ -278,9 +278,10 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def tables_note(reading) -> str:  # noqa: ANN001 - rag.types.ReadingReport | None
-    """"3 tables · " for a library entry whose reading report found tables ("" otherwise)."""
-    return f"{plural(reading.tables, 'table')} · " if reading is not None and reading.tables else ""
+def tables_note(reading, form: str = "{} · ") -> str:  # noqa: ANN001 - rag.types.ReadingReport | None
+    """"3 tables · " (or ``form`` around "3 tables": ", {}" in an ingest line) when the reading report found
+    tables; "" otherwise, also for documents ingested before reading reports existed."""
+    return form.format(plural(reading.tables, "table")) if reading is not None and reading.tables else ""
 
 
 Level = Literal["success", "info", "warning", "error"]
@@ -298,7 +299,7 @@ def describe_result(result) -> ResultLine:  # noqa: ANN001 - ingest.pipeline.Fil
     if result.status in ("added", "replaced"):
         reading = result.reading
         attention = f" ({reading.summary()})" if reading is not None and reading.needs_attention else ""
-        tables = f", {plural(reading.tables, 'table')}" if reading is not None and reading.tables else ""
+        tables = tables_note(reading, ", {}")
         return ResultLine("success", f"{name}: {result.status}, {plural(result.pages, 'page')}{tables}, "
                           f"{plural(result.chunks, 'chunk')}{attention}")
     if result.status == "failed":
