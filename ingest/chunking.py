@@ -425,6 +425,11 @@ def _overlap_start(units: list[_Unit], a: int, b: int, target: int, budget: int,
     return b - best_k
 
 
+def _after_prefix(prefix: str, body: str) -> str:
+    """A chunk's text: its repeated lines (a split table's caption and header), a newline, its own text."""
+    return f"{prefix}\n{body}" if prefix else body
+
+
 @dataclass(frozen=True)
 class _Planned:
     """A chunk to make: ``text[start:end]`` after ``prefix`` (a split table's repeated caption and header),
@@ -436,8 +441,7 @@ class _Planned:
     prefix: str = ""
 
     def text_of(self, text: str) -> str:
-        body = text[self.start : self.end]
-        return f"{self.prefix}\n{body}" if self.prefix else body
+        return _after_prefix(self.prefix, text[self.start : self.end])
 
 
 def _pack(
@@ -447,8 +451,7 @@ def _pack(
     ``target`` tokens of whole sentences."""
 
     def span(a: int, b: int) -> str:
-        body = text[units[a].start : units[b - 1].end]
-        return f"{units[a].prefix}\n{body}" if units[a].prefix else body
+        return _after_prefix(units[a].prefix, text[units[a].start : units[b - 1].end])
 
     # Plan greedily on summed sentence counts, then check the real count of the chunks near the budget in
     # one batch; from the first chunk over budget on (rare), check each chunk as it is made.
