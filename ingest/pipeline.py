@@ -130,9 +130,10 @@ class IngestEvent:
 
 def fingerprint(options: IngestOptions, embedder_name: str, analyzer_version: int) -> str:
     """What produced a document's chunks and index entries (chunking, embedding model and what it reads: each
-    chunk after its document's label, keyword analyzer, OCR mode): when it changes, the document is re-ingested
-    (only its keyword entries are rebuilt when the analyzer alone changed). The OCR mode and keeping tables whole count only
-    when they are not the default, so documents ingested before either existed are not all read again."""
+    chunk after its document's label, keyword analyzer, OCR mode): when it changes, the document is
+    re-ingested (only its keyword entries are rebuilt when the analyzer alone changed). The OCR mode and
+    keeping tables whole count only when they are not the default, so documents ingested before either
+    existed are not all read again."""
     ocr = "" if options.ocr.mode == "auto" else f";ocr={options.ocr.mode}"
     tables = ";tables=kept" if options.keep_tables else ""
     return (f"v1;chunk={options.chunk_tokens};overlap={options.chunk_overlap};embed={embedder_name}+label;"
